@@ -1,0 +1,104 @@
+//! Key hash (modulo): nginx's `hash $key` without `consistent`, and `ip_hash`.
+//!
+//! The key's 64-bit hash is mapped onto the cumulative weights (so a backend
+//! of weight 3 owns three times the key space). Cheapest of the hash
+//! selectors (O(1) for equal weights, O(log n) otherwise) but not consistent:
+//! adding or removing a backend remaps most keys. Prefer
+//! [`Maglev`](super::Maglev) or [`Ring`](super::Ring) when the set changes.
+//!
+//! When the owner is ineligible the key is rehashed, as nginx does (it tries
+//! 20 times before falling back): other backends' keys never move, and the
+//! ineligible backend's keys spread over the rest in proportion to weight,
+//! deterministically. A request without a key gets a weighted random pick.
+
+use crate::backend::Backend;
+use crate::hash::combine;
+use crate::load::Loads;
+use crate::request::Request;
+use crate::select::random::RandomSelector;
+use crate::select::{Algorithm, Eligible, Selector, weighted_fallback};
+
+/// Rehashes of a key whose owner is ineligible, before the O(n) fallback.
+const REHASHES: u64 = 20;
+
+/// Modulo hashing of the request key over the weighted backends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHash {
+    seed: Option<u64>,
+}
+
+impl KeyHash {
+    /// Seeds the random source used for requests without a key.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+}
+
+/// The selector built by [`KeyHash`].
+#[derive(Debug)]
+pub struct KeyHashSelector {
+    /// Maps hashes onto weights; also serves keyless requests.
+    random: RandomSelector,
+}
+
+impl Algorithm for KeyHash {
+    type Selector = KeyHashSelector;
+
+    fn build(&self, backends: &[Backend]) -> KeyHashSelector {
+        KeyHashSelector {
+            random: RandomSelector::new(backends, self.seed),
+        }
+    }
+}
+
+impl Selector for KeyHashSelector {
+    fn select(&self, request: &Request, eligible: &dyn Eligible, _: &Loads<'_>) -> Option<usize> {
+        let Some(key) = request.key() else {
+            return self.random.pick(eligible);
+        };
+        let mut hash = key;
+        for attempt in 0..=REHASHES {
+            let i = self.random.sampler().sample(hash)?;
+            if eligible.is_eligible(i) {
+                return Some(i);
+            }
+            hash = combine(key, attempt);
+        }
+        weighted_fallback(hash, self.random.sampler().weights(), eligible)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::select::testing::{backends, placement, uniform};
+
+    #[test]
+    fn same_key_same_backend_and_weighted_space() {
+        let s = KeyHash::default().build(&backends(&[1, 3]));
+        let a = placement(&s, 2, 20_000, &crate::AllEligible);
+        assert_eq!(a, placement(&s, 2, 20_000, &crate::AllEligible));
+        let ones = a.iter().filter(|&&p| p == Some(1)).count();
+        assert!((ones as f64 / 20_000.0 - 0.75).abs() < 0.02, "{ones}");
+    }
+
+    #[test]
+    fn ineligible_owner_moves_only_its_keys_and_spreads_them() {
+        let s = KeyHash::default().build(&uniform(5));
+        let all = placement(&s, 5, 10_000, &crate::AllEligible);
+        let not_two = |i: usize| i != 2;
+        let without = placement(&s, 5, 10_000, &not_two);
+        assert_eq!(without, placement(&s, 5, 10_000, &not_two), "deterministic");
+        let mut receivers = std::collections::HashSet::new();
+        for (before, after) in all.iter().zip(&without) {
+            if *before == Some(2) {
+                receivers.insert(*after);
+            } else {
+                assert_eq!(before, after);
+            }
+        }
+        assert_eq!(receivers.len(), 4, "spread over every other backend");
+    }
+}
