@@ -50,10 +50,10 @@ fuzz_target!(|data: &[u8]| {
                 let ws: Vec<u8> = (0..size).map(|i| weights.get(i).copied().unwrap_or(1)).collect();
                 lb.update(backends(&ws)).expect("valid set");
             }
-            [1, ..] => {
+            [1, latency, ..] => {
                 if let Some(lease) = held.pop() {
                     let lease: lb_core::Lease = lease;
-                    lease.finish(Outcome::Success, now + Duration::from_millis(u64::from(chunk[1])));
+                    lease.finish(Outcome::Success, now + Duration::from_millis(u64::from(*latency)));
                 }
             }
             [op, a, b] => {
