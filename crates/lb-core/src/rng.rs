@@ -55,6 +55,33 @@ impl Rng {
     pub fn below(&self, n: u64) -> u64 {
         reduce(self.next_u64(), n)
     }
+
+    /// A private generator for one pick, seeded by one draw from this one:
+    /// a pick that needs several random values pays for one atomic operation.
+    #[inline]
+    pub fn local(&self) -> LocalRng {
+        LocalRng(self.next_u64())
+    }
+}
+
+/// SplitMix64 without atomics, for the draws of a single pick (see
+/// [`Rng::local`]).
+#[derive(Debug, Clone)]
+pub struct LocalRng(u64);
+
+impl LocalRng {
+    /// The next 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(GOLDEN_GAMMA);
+        mix64(self.0)
+    }
+
+    /// A uniform value in `0..n`; `n` must be non-zero.
+    #[inline]
+    pub fn below(&mut self, n: u64) -> u64 {
+        reduce(self.next_u64(), n)
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +96,15 @@ mod tests {
             assert_eq!(a.next_u64(), b.next_u64());
         }
         assert_ne!(Rng::seeded(8).next_u64(), Rng::seeded(7).next_u64());
+    }
+
+    #[test]
+    fn local_streams_differ_per_pick() {
+        let r = Rng::seeded(3);
+        let (mut a, mut b) = (r.local(), r.local());
+        assert_ne!(a.next_u64(), b.next_u64());
+        let mut again = Rng::seeded(3).local();
+        assert_eq!(again.next_u64(), Rng::seeded(3).local().next_u64());
     }
 
     #[test]

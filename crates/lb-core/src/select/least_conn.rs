@@ -14,7 +14,7 @@
 use crate::backend::Backend;
 use crate::load::Loads;
 use crate::request::Request;
-use crate::rng::Rng;
+use crate::rng::{LocalRng, Rng};
 use crate::select::random::rng_from;
 use crate::select::{Algorithm, Eligible, Selector, weights_of};
 
@@ -53,32 +53,34 @@ impl Algorithm for LeastConn {
 
 impl Selector for LeastConnSelector {
     fn select(&self, _: &Request, eligible: &dyn Eligible, loads: &Loads<'_>) -> Option<usize> {
-        // (index, in_flight, weight) of the best so far, and the total weight
-        // of the backends tied with it.
-        let mut best: Option<(usize, u128, u128)> = None;
+        // The best so far as (index, in_flight, weight), and the total weight
+        // of the backends tied with it. Loads are capped at u32::MAX so that
+        // load × weight fits in a u64.
+        let mut best: Option<(usize, u64, u64)> = None;
         let mut tied_weight = 0_u64;
+        let mut rng: Option<LocalRng> = None;
         for (i, &w) in self.weights.iter().enumerate() {
             if !eligible.is_eligible(i) {
                 continue;
             }
-            let (load, weight) = (loads.in_flight(i) as u128, u128::from(w));
-            match best {
-                Some((_, best_load, best_weight)) => {
-                    // load/weight vs best_load/best_weight, without division.
-                    let (lhs, rhs) = (load * best_weight, best_load * weight);
-                    if lhs < rhs {
-                        best = Some((i, load, weight));
-                        tied_weight = u64::from(w);
-                    } else if lhs == rhs {
-                        tied_weight += u64::from(w);
-                        if self.rng.below(tied_weight) < u64::from(w) {
-                            best = Some((i, load, weight));
-                        }
-                    }
-                }
-                None => {
+            let load = loads.in_flight(i).min(u32::MAX as usize) as u64;
+            let weight = u64::from(w);
+            let Some((_, best_load, best_weight)) = best else {
+                best = Some((i, load, weight));
+                tied_weight = weight;
+                continue;
+            };
+            // load/weight vs best_load/best_weight, without division.
+            let (lhs, rhs) = (load * best_weight, best_load * weight);
+            if lhs < rhs {
+                best = Some((i, load, weight));
+                tied_weight = weight;
+            } else if lhs == rhs {
+                // Weighted reservoir sampling over the ties.
+                tied_weight += weight;
+                let rng = rng.get_or_insert_with(|| self.rng.local());
+                if rng.below(tied_weight) < weight {
                     best = Some((i, load, weight));
-                    tied_weight = u64::from(w);
                 }
             }
         }

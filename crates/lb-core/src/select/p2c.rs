@@ -55,11 +55,12 @@ impl PowerOfTwoChoicesSelector {
         eligible: &dyn Eligible,
         cost: impl Fn(usize) -> f64,
     ) -> Option<usize> {
-        let a = self.sampler.sample_eligible(&self.rng, eligible)?;
+        let mut rng = self.rng.local();
+        let a = self.sampler.sample_eligible(&mut rng, eligible)?;
         // The second draw excludes the first; `None` when `a` is the only
         // eligible backend.
         let others = |i: usize| i != a && eligible.is_eligible(i);
-        let Some(b) = self.sampler.sample_eligible(&self.rng, &others) else {
+        let Some(b) = self.sampler.sample_eligible(&mut rng, &others) else {
             return Some(a);
         };
         if cost(b) < cost(a) { Some(b) } else { Some(a) }

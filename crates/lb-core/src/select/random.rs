@@ -13,7 +13,7 @@
 use crate::backend::Backend;
 use crate::load::Loads;
 use crate::request::Request;
-use crate::rng::Rng;
+use crate::rng::{LocalRng, Rng};
 use crate::select::{Algorithm, Eligible, Selector, weighted_fallback, weights_of};
 
 /// Draws that may miss the eligible set before the O(n) fallback.
@@ -99,7 +99,11 @@ impl Sampler {
     /// [`REDRAWS`] times), then falls back to a weighted pass over the
     /// eligible ones.
     #[inline]
-    pub(crate) fn sample_eligible(&self, rng: &Rng, eligible: &dyn Eligible) -> Option<usize> {
+    pub(crate) fn sample_eligible(
+        &self,
+        rng: &mut LocalRng,
+        eligible: &dyn Eligible,
+    ) -> Option<usize> {
         for _ in 0..REDRAWS {
             let i = self.sample(rng.next_u64())?;
             if eligible.is_eligible(i) {
@@ -137,7 +141,8 @@ impl RandomSelector {
     /// A weighted random eligible backend.
     #[inline]
     pub(crate) fn pick(&self, eligible: &dyn Eligible) -> Option<usize> {
-        self.sampler.sample_eligible(&self.rng, eligible)
+        self.sampler
+            .sample_eligible(&mut self.rng.local(), eligible)
     }
 
     /// The weight sampler.
