@@ -113,3 +113,68 @@ impl fmt::Debug for Lease {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::select::testing::uniform;
+    use crate::{Balancer, Request, RoundRobin};
+
+    fn one() -> Balancer<RoundRobin> {
+        Balancer::new(RoundRobin, uniform(1)).expect("valid set")
+    }
+
+    #[test]
+    fn dropping_counts_as_cancelled_not_success() {
+        let lb = one();
+        let lease = lb.pick(&Request::new(), Instant::now()).expect("eligible");
+        assert_eq!(lb.snapshot().loads().get(0).in_flight(), 1);
+        drop(lease);
+        let snap = lb.snapshot();
+        let load = snap.loads().get(0);
+        assert_eq!(
+            (load.in_flight(), load.successes(), load.cancelled()),
+            (0, 0, 1)
+        );
+        assert_eq!(snap.loads().total_in_flight(), 0);
+    }
+
+    #[test]
+    fn success_records_latency_and_fast_failure_does_not() {
+        let lb = one();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        lb.pick(&Request::new(), t0)
+            .expect("eligible")
+            .finish(Outcome::Success, t0 + ms(8));
+        let rtt = |at| lb.snapshot().loads().view(at).rtt_ns(0);
+        assert!((rtt(t0 + ms(8)) - 8e6).abs() < 1.0);
+        // A failure after 1 ms (connection refused) must not lower it.
+        lb.pick(&Request::new(), t0 + ms(8))
+            .expect("eligible")
+            .finish(Outcome::Failure, t0 + ms(9));
+        assert!((rtt(t0 + ms(9)) - 8e6).abs() < 1e3);
+        // A failure after 500 ms (timeout) raises it at once.
+        lb.pick(&Request::new(), t0 + ms(9))
+            .expect("eligible")
+            .finish(Outcome::Failure, t0 + ms(509));
+        assert!((rtt(t0 + ms(509)) - 500e6).abs() < 1e3);
+        let snap = lb.snapshot();
+        assert_eq!(snap.loads().get(0).failures(), 2);
+        assert_eq!(snap.loads().get(0).successes(), 1);
+    }
+
+    #[test]
+    fn cancelled_records_no_latency() {
+        let lb = one();
+        let t0 = Instant::now();
+        lb.pick(&Request::new(), t0)
+            .expect("eligible")
+            .finish(Outcome::Cancelled, t0 + Duration::from_secs(3));
+        let snap = lb.snapshot();
+        assert_eq!(snap.loads().view(t0).rtt_ns(0), 30e6, "still the default");
+        assert_eq!(snap.loads().get(0).cancelled(), 1);
+    }
+}

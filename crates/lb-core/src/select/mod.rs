@@ -48,6 +48,7 @@ mod random;
 mod rendezvous;
 mod ring;
 mod round_robin;
+mod sampler;
 mod smooth_wrr;
 
 pub use bounded_load::{BoundedLoad, BoundedLoadSelector};

@@ -14,7 +14,8 @@ use crate::backend::Backend;
 use crate::load::Loads;
 use crate::request::Request;
 use crate::rng::Rng;
-use crate::select::random::{Sampler, rng_from};
+use crate::select::random::rng_from;
+use crate::select::sampler::Sampler;
 use crate::select::{Algorithm, Eligible, Selector};
 
 /// Power of two choices, comparing `in_flight / weight`.
@@ -48,12 +49,12 @@ impl PowerOfTwoChoicesSelector {
     }
 
     /// Draws two distinct eligible backends (one if only one is eligible)
-    /// and returns the one with the lower `cost`; ties keep the first draw.
+    /// and returns the second if `better(second, first)`, else the first.
     #[inline]
     pub(crate) fn choose(
         &self,
         eligible: &dyn Eligible,
-        cost: impl Fn(usize) -> f64,
+        better: impl Fn(usize, usize) -> bool,
     ) -> Option<usize> {
         let mut rng = self.rng.local();
         let a = self.sampler.sample_eligible(&mut rng, eligible)?;
@@ -63,7 +64,7 @@ impl PowerOfTwoChoicesSelector {
         let Some(b) = self.sampler.sample_eligible(&mut rng, &others) else {
             return Some(a);
         };
-        if cost(b) < cost(a) { Some(b) } else { Some(a) }
+        if better(b, a) { Some(b) } else { Some(a) }
     }
 }
 
@@ -77,10 +78,10 @@ impl Algorithm for PowerOfTwoChoices {
 
 impl Selector for PowerOfTwoChoicesSelector {
     fn select(&self, _: &Request, eligible: &dyn Eligible, loads: &Loads<'_>) -> Option<usize> {
+        // in_flight(b) / w(b) < in_flight(a) / w(a), without division.
         let weights = self.sampler.weights();
-        self.choose(eligible, |i| {
-            loads.in_flight(i) as f64 / f64::from(weights[i])
-        })
+        let scaled = |i: usize, by: usize| loads.in_flight(i) as u64 * u64::from(weights[by]);
+        self.choose(eligible, |b, a| scaled(b, a) < scaled(a, b))
     }
 }
 

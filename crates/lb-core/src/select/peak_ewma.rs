@@ -51,9 +51,11 @@ impl Algorithm for PeakEwma {
 
 impl Selector for PeakEwmaSelector {
     fn select(&self, _: &Request, eligible: &dyn Eligible, loads: &Loads<'_>) -> Option<usize> {
+        // cost(b) / w(b) < cost(a) / w(a), without division.
         let weights = self.p2c.sampler.weights();
+        let scaled = |i: usize, by: usize| loads.cost(i) * f64::from(weights[by]);
         self.p2c
-            .choose(eligible, |i| loads.cost(i) / f64::from(weights[i]))
+            .choose(eligible, |b, a| scaled(b, a) < scaled(a, b))
     }
 }
 

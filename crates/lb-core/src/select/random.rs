@@ -13,11 +13,9 @@
 use crate::backend::Backend;
 use crate::load::Loads;
 use crate::request::Request;
-use crate::rng::{LocalRng, Rng};
-use crate::select::{Algorithm, Eligible, Selector, weighted_fallback, weights_of};
-
-/// Draws that may miss the eligible set before the O(n) fallback.
-const REDRAWS: usize = 8;
+use crate::rng::Rng;
+use crate::select::sampler::Sampler;
+use crate::select::{Algorithm, Eligible, Selector};
 
 /// Weighted random selection.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,81 +35,6 @@ impl Random {
 /// Builds the selector's random source from an optional seed.
 pub(crate) fn rng_from(seed: Option<u64>) -> Rng {
     seed.map_or_else(Rng::from_entropy, Rng::seeded)
-}
-
-/// Maps a uniform 64-bit value to a backend index in proportion to weight.
-#[derive(Debug, Clone)]
-pub(crate) struct Sampler {
-    /// `cumulative[i]` = sum of weights `0..=i`; empty when weights are equal.
-    cumulative: Vec<u64>,
-    weights: Vec<u32>,
-    total: u64,
-}
-
-impl Sampler {
-    pub(crate) fn new(backends: &[Backend]) -> Self {
-        let weights = weights_of(backends);
-        let uniform = weights.windows(2).all(|w| w[0] == w[1]);
-        let cumulative: Vec<u64> = if uniform {
-            Vec::new()
-        } else {
-            weights
-                .iter()
-                .scan(0_u64, |acc, &w| {
-                    *acc += u64::from(w);
-                    Some(*acc)
-                })
-                .collect()
-        };
-        let total = if uniform {
-            weights.len() as u64
-        } else {
-            cumulative.last().copied().unwrap_or(0)
-        };
-        Self {
-            cumulative,
-            weights,
-            total,
-        }
-    }
-
-    /// The backend weights.
-    pub(crate) fn weights(&self) -> &[u32] {
-        &self.weights
-    }
-
-    /// The backend that `hash` falls on, weight-proportionally. `None` only
-    /// for an empty set.
-    #[inline]
-    pub(crate) fn sample(&self, hash: u64) -> Option<usize> {
-        if self.total == 0 {
-            return None;
-        }
-        let slot = crate::hash::reduce(hash, self.total);
-        if self.cumulative.is_empty() {
-            Some(slot as usize)
-        } else {
-            Some(self.cumulative.partition_point(|&c| c <= slot))
-        }
-    }
-
-    /// Draws from `rng` until an eligible backend comes up (at most
-    /// [`REDRAWS`] times), then falls back to a weighted pass over the
-    /// eligible ones.
-    #[inline]
-    pub(crate) fn sample_eligible(
-        &self,
-        rng: &mut LocalRng,
-        eligible: &dyn Eligible,
-    ) -> Option<usize> {
-        for _ in 0..REDRAWS {
-            let i = self.sample(rng.next_u64())?;
-            if eligible.is_eligible(i) {
-                return Some(i);
-            }
-        }
-        weighted_fallback(rng.next_u64(), &self.weights, eligible)
-    }
 }
 
 /// The selector built by [`Random`].
@@ -193,15 +116,5 @@ mod tests {
         assert_eq!(counts[0], 0);
         let share1 = f64::from(counts[1]) / 40_000.0;
         assert!((share1 - 0.25).abs() < 0.01, "{counts:?}");
-    }
-
-    #[test]
-    fn sampler_maps_slots_to_cumulative_weights() {
-        let s = Sampler::new(&backends(&[1, 2]));
-        // reduce(h, 3): the lowest third of hashes → 0, the rest → 1.
-        assert_eq!(s.sample(0), Some(0));
-        assert_eq!(s.sample(u64::MAX / 3 + 1), Some(1));
-        assert_eq!(s.sample(u64::MAX), Some(1));
-        assert_eq!(Sampler::new(&[]).sample(5), None);
     }
 }
