@@ -212,7 +212,7 @@ impl Selector for BoundedLoadSelector {
 mod tests {
     use super::*;
     use crate::select::AllEligible;
-    use crate::select::testing::{backends, idle, placement, uniform};
+    use crate::select::testing::{assert_contract, backends, idle, placement, uniform};
     use proptest::prelude::*;
     use std::time::Instant;
 
@@ -374,24 +374,13 @@ mod tests {
             held in prop::collection::vec(0_usize..6, 20),
         ) {
             let n = weights.len();
-            let s = small().build(&backends(&weights));
             let loads = idle(n);
             for (i, &h) in held.iter().take(n).enumerate() {
                 for _ in 0..h {
                     loads.begin(i);
                 }
             }
-            let view = loads.view(Instant::now());
-            let eligible = |i: usize| mask & (1 << i) != 0;
-            let any = (0..n).any(eligible);
-            for key in keys {
-                for req in [Request::new().with_key_hash(key), Request::new()] {
-                    match s.select(&req, &eligible, &view) {
-                        Some(i) => prop_assert!(i < n && eligible(i)),
-                        None => prop_assert!(!any),
-                    }
-                }
-            }
+            assert_contract(&small().build(&backends(&weights)), &loads, mask, &keys);
         }
     }
 }

@@ -135,26 +135,19 @@ impl Selector for RendezvousSelector {
 mod tests {
     use super::*;
     use crate::select::AllEligible;
-    use crate::select::testing::{backends, idle, placement, shares, uniform};
+    use crate::select::testing::{
+        assert_contract, assert_ineligible_moves_only_its_keys, assert_order_independent, backends,
+        idle, placement, shares, uniform,
+    };
     use proptest::prelude::*;
-    use std::collections::HashSet;
+
     use std::time::Instant;
 
     const KEYS: u64 = 20_000;
 
     #[test]
     fn same_key_same_backend_in_any_slice_order() {
-        let set = backends(&[1, 2, 3, 1, 5, 1, 2]);
-        let mut reversed = set.clone();
-        reversed.reverse();
-        let a = Rendezvous::default().build(&set);
-        let b = Rendezvous::default().build(&reversed);
-        let pa = placement(&a, set.len(), KEYS, &AllEligible);
-        assert_eq!(pa, placement(&a, set.len(), KEYS, &AllEligible));
-        let pb = placement(&b, set.len(), KEYS, &AllEligible);
-        for (x, y) in pa.iter().zip(&pb) {
-            assert_eq!(set[x.unwrap()].id(), reversed[y.unwrap()].id());
-        }
+        assert_order_independent(&Rendezvous::default());
     }
 
     #[test]
@@ -186,20 +179,8 @@ mod tests {
 
     #[test]
     fn ineligible_backend_spreads_its_keys_over_all_others() {
-        let n = 5;
-        let s = Rendezvous::default().build(&uniform(n));
-        let all = placement(&s, n, KEYS, &AllEligible);
-        let not_two = |i: usize| i != 2;
-        let without = placement(&s, n, KEYS, &not_two);
-        let mut receivers = HashSet::new();
-        for (before, after) in all.iter().zip(&without) {
-            if *before == Some(2) {
-                receivers.insert(after.unwrap());
-            } else {
-                assert_eq!(before, after);
-            }
-        }
-        assert_eq!(receivers.len(), n - 1);
+        let s = Rendezvous::default().build(&uniform(5));
+        assert_eq!(assert_ineligible_moves_only_its_keys(&s, 5, 2).len(), 4);
     }
 
     #[test]
@@ -266,18 +247,7 @@ mod tests {
         ) {
             let n = weights.len();
             let s = Rendezvous::default().with_seed(1).build(&backends(&weights));
-            let loads = idle(n);
-            let view = loads.view(Instant::now());
-            let eligible = |i: usize| mask & (1 << i) != 0;
-            let any = (0..n).any(eligible);
-            for key in keys {
-                for req in [Request::new().with_key_hash(key), Request::new()] {
-                    match s.select(&req, &eligible, &view) {
-                        Some(i) => prop_assert!(i < n && eligible(i)),
-                        None => prop_assert!(!any),
-                    }
-                }
-            }
+            assert_contract(&s, &idle(n), mask, &keys);
         }
     }
 }
