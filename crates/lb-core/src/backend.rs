@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -59,8 +60,39 @@ impl fmt::Debug for BackendId {
 }
 
 impl fmt::Display for BackendId {
+    /// Sixteen lowercase hex digits: a stable token for logs and cookies.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)
+    }
+}
+
+impl FromStr for BackendId {
+    type Err = Error;
+
+    /// Parses the [`Display`](fmt::Display) form back: 1 to 16 hex digits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBackendId`] for anything else (signs, spaces, more
+    /// than 16 digits), so a forged cookie is a typed error, not a panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lb_core::BackendId;
+    /// let id = BackendId::from_name("web-1");
+    /// assert_eq!(id.to_string().parse::<BackendId>(), Ok(id));
+    /// assert!("web-1".parse::<BackendId>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let valid = (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
+        valid
+            .then(|| u64::from_str_radix(s, 16).ok())
+            .flatten()
+            .map(Self)
+            .ok_or_else(|| Error::InvalidBackendId {
+                text: s.chars().take(32).collect(),
+            })
     }
 }
 
@@ -218,5 +250,9 @@ mod tests {
         let id = BackendId::from_name("x");
         assert_eq!(BackendId::from_u64(id.as_u64()), id);
         assert_eq!(format!("{id}").len(), 16);
+        assert_eq!(format!("{id}").parse::<BackendId>(), Ok(id));
+        for bad in ["", "+1", "-1", "xyz", "00000000000000000", " 1"] {
+            assert!(bad.parse::<BackendId>().is_err(), "{bad:?}");
+        }
     }
 }

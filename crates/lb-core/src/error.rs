@@ -38,6 +38,13 @@ pub enum Error {
         /// Why the value was refused.
         reason: String,
     },
+    /// Text that is not a [`BackendId`] in its display form (1 to 16 hex
+    /// digits), e.g. a tampered sticky-session token.
+    #[error("invalid backend id {text:?}: expected 1 to 16 hex digits")]
+    InvalidBackendId {
+        /// The offending text (at most its first 32 characters).
+        text: String,
+    },
     /// An algorithm name that is not one of [`crate::select::NAMES`].
     #[error("unknown algorithm {name:?}; valid names: {}", crate::select::NAMES.join(", "))]
     UnknownAlgorithm {

@@ -67,6 +67,7 @@ fn round_robin_control_splits_evenly() {
 fn load_aware_algorithms_avoid_the_slow_backend() {
     for name in ["least-conn", "p2c", "peak-ewma"] {
         let shares = simulate(name.parse().expect("known"));
+        println!("{name}: shares {shares:?}");
         // The slow backend can serve at most 4% of the arrivals (one per
         // 10 ms against one per 0.4 ms); round robin gives it 25%.
         assert!(shares[0] < 0.10, "{name}: slow backend got {shares:?}");
