@@ -114,6 +114,12 @@ pub trait Selector: Send + Sync {
     ///
     /// Must never return an index that `eligible` rejects, and must return
     /// `Some` whenever at least one index is eligible.
+    ///
+    /// `loads` must describe the same backends, in the same order, as the
+    /// slice the selector was built from ([`Balancer`](crate::Balancer)
+    /// guarantees it; callers driving a selector directly build a
+    /// [`LoadTable`](crate::LoadTable) of that length). The load-aware
+    /// selectors index it and panic on a shorter table.
     fn select(
         &self,
         request: &Request,

@@ -28,11 +28,20 @@ use crate::select::{Algorithm, Eligible, Selector};
 /// Points per unit of weight by default, as in libketama (160 = 40 × 4).
 const DEFAULT_POINTS: u32 = 160;
 
+/// Most points on one ring (32 MiB at 16 bytes a point), like Envoy's
+/// `maximum_ring_size`: beyond it every backend's count is scaled down.
+pub(crate) const MAX_POINTS: u64 = 1 << 21;
+
 /// A consistent hash ring (ketama): `points_per_weight × weight` points per
 /// backend on a 64-bit circle. See the module docs.
 ///
 /// Memory is 16 bytes per point: 160 points per unit of weight and 1,000
-/// backends of weight 1 take 2.5 MB. Keep weights small (they are ratios).
+/// backends of weight 1 take 2.5 MB. A ring is capped at 2^21 points (as
+/// Envoy caps its ring size): when `points_per_weight × total weight` would
+/// exceed that, every backend's count is scaled down in proportion (at least
+/// one point each), so a weight of 10^6 costs 32 MiB, not 2.5 GB. Under the
+/// cap a backend's point count depends only on its own weight, so changing
+/// one backend's weight moves only keys to or from that backend.
 ///
 /// # Examples
 ///
@@ -121,12 +130,21 @@ impl Algorithm for Ring {
     fn build(&self, backends: &[Backend]) -> RingSelector {
         let per = u64::from(self.points_per_weight);
         let total: u64 = backends.iter().map(|b| per * u64::from(b.weight())).sum();
+        let count = |weight: u32| {
+            let wanted = per * u64::from(weight);
+            if total <= MAX_POINTS {
+                wanted
+            } else {
+                // Scaled to the cap; u128 so that wanted × cap cannot overflow.
+                (u128::from(wanted) * u128::from(MAX_POINTS) / u128::from(total)).max(1) as u64
+            }
+        };
+        let capacity: u64 = backends.iter().map(|b| count(b.weight())).sum();
         let mut points: Vec<(u64, u64, usize)> =
-            Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+            Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
         for (index, backend) in backends.iter().enumerate() {
             let id = backend.id().as_u64();
-            let count = per * u64::from(backend.weight());
-            points.extend((0..count).map(|k| (combine(id, k), id, index)));
+            points.extend((0..count(backend.weight())).map(|k| (combine(id, k), id, index)));
         }
         // Sorting by (hash, id) makes the ring independent of slice order,
         // including for the (astronomically rare) colliding points.
@@ -209,6 +227,21 @@ mod tests {
 
     fn small() -> Ring {
         Ring::with_points(40).unwrap().with_seed(1)
+    }
+
+    #[test]
+    fn huge_weights_are_capped_in_proportion() {
+        let s = Ring::default().build(&backends(&[u32::MAX, 1, 1_000_000]));
+        let p = s.points() as u64;
+        assert!(p <= MAX_POINTS + 3, "{p}");
+        let of = |i: usize| s.owners.iter().filter(|&&o| o == i).count() as u64;
+        assert_eq!(of(1), 1, "at least one point each");
+        let expected = MAX_POINTS as f64 * 1e6 / (f64::from(u32::MAX) + 1e6 + 1.0);
+        assert!(
+            (of(2) as f64 - expected).abs() <= 1.0,
+            "{} vs {expected}",
+            of(2)
+        );
     }
 
     #[test]
