@@ -3,15 +3,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
 use crate::backend::{Backend, BackendId, validate};
 use crate::error::Error;
+use crate::ewma::EwmaConfig;
 use crate::lease::Lease;
-use crate::load::{EwmaConfig, LoadTable};
+use crate::load::{BackendLoad, LoadTable};
 use crate::request::Request;
 use crate::select::{Algorithm, AllEligible, Eligible, Selector};
 
@@ -86,7 +87,11 @@ struct Current<S> {
 pub struct Balancer<A: Algorithm> {
     algorithm: A,
     current: ArcSwap<Current<A::Selector>>,
-    updating: Mutex<()>,
+    /// Serialises updates, and remembers the counters of removed backends
+    /// for as long as an old snapshot (a lease) keeps them alive, so that a
+    /// backend removed and added back while its requests are still in
+    /// flight gets its own counts back.
+    retired: Mutex<HashMap<BackendId, Weak<BackendLoad>>>,
 }
 
 impl<A: Algorithm> Balancer<A> {
@@ -109,12 +114,13 @@ impl<A: Algorithm> Balancer<A> {
         backends: Vec<Backend>,
         ewma: EwmaConfig,
     ) -> Result<Self, Error> {
+        validate(&backends)?;
         let loads = LoadTable::new(backends.len(), ewma);
-        let current = build(&algorithm, backends, loads, 0)?;
+        let current = build(&algorithm, backends, loads, 0);
         Ok(Self {
             algorithm,
             current: ArcSwap::from_pointee(current),
-            updating: Mutex::new(()),
+            retired: Mutex::new(HashMap::new()),
         })
     }
 
@@ -192,23 +198,36 @@ impl<A: Algorithm> Balancer<A> {
 
     /// Replaces the backend set. Picks running meanwhile use the old or the
     /// new set, never a mix; backends with the same id in both keep their
-    /// in-flight count and latency estimate. Returns the new version.
+    /// in-flight count and latency estimate, and so does a backend removed
+    /// and added back while leases on it are still open. Returns the new
+    /// version.
     ///
     /// # Errors
     ///
     /// [`Error::EmptySet`] or [`Error::DuplicateId`]; the old set stays.
     pub fn update(&self, backends: Vec<Backend>) -> Result<u64, Error> {
-        let _serialised = self
-            .updating
+        validate(&backends)?;
+        let mut retired = self
+            .retired
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let old = self.current.load_full();
-        let old_snapshot = &old.snapshot;
-        let loads = old_snapshot
-            .loads
-            .remap(backends.len(), |i| old_snapshot.position(backends[i].id()));
-        let version = old_snapshot.version + 1;
-        let next = build(&self.algorithm, backends, loads, version)?;
+        let old = &old.snapshot;
+        let loads = old.loads.remap(backends.len(), |i| {
+            let id = backends[i].id();
+            match old.position(id) {
+                Some(j) => Some(Arc::clone(old.loads.shared_load(j))),
+                None => retired.remove(&id).and_then(|load| load.upgrade()),
+            }
+        });
+        let version = old.version + 1;
+        let next = build(&self.algorithm, backends, loads, version);
+        for (j, backend) in old.backends.iter().enumerate() {
+            if next.snapshot.position(backend.id()).is_none() {
+                retired.insert(backend.id(), Arc::downgrade(old.loads.shared_load(j)));
+            }
+        }
+        retired.retain(|_, load| load.strong_count() > 0);
         self.current.store(Arc::new(next));
         Ok(version)
     }
@@ -226,20 +245,20 @@ impl<A: Algorithm> Balancer<A> {
     }
 }
 
+/// Builds the snapshot and selector for a validated backend set.
 fn build<A: Algorithm>(
     algorithm: &A,
     backends: Vec<Backend>,
     loads: LoadTable,
     version: u64,
-) -> Result<Current<A::Selector>, Error> {
-    validate(&backends)?;
+) -> Current<A::Selector> {
     let positions = backends
         .iter()
         .enumerate()
         .map(|(i, b)| (b.id(), i))
         .collect();
     let selector = algorithm.build(&backends);
-    Ok(Current {
+    Current {
         snapshot: Arc::new(Snapshot {
             backends,
             loads,
@@ -247,7 +266,7 @@ fn build<A: Algorithm>(
             version,
         }),
         selector,
-    })
+    }
 }
 
 impl<A: Algorithm + fmt::Debug> fmt::Debug for Balancer<A> {

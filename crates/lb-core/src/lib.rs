@@ -38,6 +38,7 @@
 pub mod backend;
 pub mod balancer;
 pub mod error;
+pub mod ewma;
 pub mod hash;
 pub mod lease;
 pub mod load;
@@ -48,8 +49,9 @@ pub mod select;
 pub use backend::{Backend, BackendId};
 pub use balancer::{Balancer, Snapshot};
 pub use error::Error;
+pub use ewma::EwmaConfig;
 pub use lease::{Lease, Outcome};
-pub use load::{BackendLoad, EwmaConfig, LoadTable, Loads};
+pub use load::{BackendLoad, LoadTable, Loads};
 pub use request::Request;
 pub use rng::Rng;
 pub use select::{

@@ -7,72 +7,17 @@
 //! [`Loads`], a borrowed view that also carries the current time.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::ewma::{EwmaCell, EwmaConfig};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// How the latency estimate behaves.
-///
-/// The defaults are linkerd's (which uses tower's peak EWMA): a decay time
-/// constant of 10 s and a 30 ms estimate for backends never measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EwmaConfig {
-    decay: Duration,
-    default_rtt: Duration,
-}
-
-impl Default for EwmaConfig {
-    fn default() -> Self {
-        Self {
-            decay: Duration::from_secs(10),
-            default_rtt: Duration::from_millis(30),
-        }
-    }
-}
-
-impl EwmaConfig {
-    /// Sets the decay time constant τ: a sample's weight falls by `1/e` every
-    /// τ. Values below 1 ms are raised to 1 ms.
-    #[must_use]
-    pub fn with_decay(mut self, decay: Duration) -> Self {
-        self.decay = decay.max(Duration::from_millis(1));
-        self
-    }
-
-    /// Sets the estimate used for a backend that has no sample yet.
-    #[must_use]
-    pub fn with_default_rtt(mut self, rtt: Duration) -> Self {
-        self.default_rtt = rtt;
-        self
-    }
-
-    /// The decay time constant.
-    #[must_use]
-    pub fn decay(&self) -> Duration {
-        self.decay
-    }
-
-    /// The estimate for a backend with no sample.
-    #[must_use]
-    pub fn default_rtt(&self) -> Duration {
-        self.default_rtt
-    }
-}
-
-/// The packed EWMA state when no sample was ever recorded.
-const UNSET: u64 = u64::MAX;
-
-/// Load counters of one backend. All updates are atomic and lock-free.
-///
-/// The latency estimate packs an `f32` of nanoseconds and a 32-bit microsecond
-/// timestamp into one `AtomicU64`, so a reader never sees an estimate paired
-/// with the wrong time. Timestamps are relative to the table's first observed
-/// instant and compared as signed differences: gaps beyond ~35 minutes between
-/// two samples of one backend wrap, by which time any τ of seconds has decayed
-/// the old estimate to nothing anyway.
+/// Load counters of one backend. All updates are atomic and lock-free; the
+/// latency estimate is a sequence lock (see [`crate::ewma`]).
 #[derive(Debug)]
 pub struct BackendLoad {
     in_flight: AtomicUsize,
-    ewma: AtomicU64,
+    ewma: EwmaCell,
     successes: AtomicU64,
     failures: AtomicU64,
     cancelled: AtomicU64,
@@ -82,7 +27,7 @@ impl Default for BackendLoad {
     fn default() -> Self {
         Self {
             in_flight: AtomicUsize::new(0),
-            ewma: AtomicU64::new(UNSET),
+            ewma: EwmaCell::default(),
             successes: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
@@ -122,15 +67,16 @@ struct Shared {
     total: AtomicUsize,
     epoch: OnceLock<Instant>,
     config: EwmaConfig,
-    decay_us: f64,
+    tau_ns: f64,
     default_rtt_ns: f64,
 }
 
 impl Shared {
-    fn micros(&self, now: Instant) -> u32 {
+    /// Nanoseconds from the epoch (the first instant this table saw; earlier
+    /// instants count as the epoch) to `now`.
+    fn nanos(&self, now: Instant) -> u64 {
         let epoch = *self.epoch.get_or_init(|| now);
-        // Truncation is the documented wrap of the 32-bit timestamp.
-        now.saturating_duration_since(epoch).as_micros() as u32
+        u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -153,8 +99,8 @@ impl LoadTable {
             total: AtomicUsize::new(0),
             epoch: OnceLock::new(),
             config,
-            decay_us: config.decay.as_secs_f64() * 1e6,
-            default_rtt_ns: config.default_rtt.as_secs_f64() * 1e9,
+            tau_ns: config.decay().as_secs_f64() * 1e9,
+            default_rtt_ns: config.default_rtt().as_secs_f64() * 1e9,
         });
         Self {
             loads: (0..n).map(|_| Arc::default()).collect(),
@@ -162,15 +108,23 @@ impl LoadTable {
         }
     }
 
-    /// A table for a new backend set that shares this table's total and
-    /// settings, reusing `loads[i]` where `reuse(i)` names an old index.
-    pub(crate) fn remap(&self, n: usize, reuse: impl Fn(usize) -> Option<usize>) -> Self {
+    /// A table for a new backend set of `n` that shares this table's total
+    /// and settings; backend `i` keeps the counters `reuse(i)` returns, or
+    /// starts idle.
+    pub(crate) fn remap(
+        &self,
+        n: usize,
+        mut reuse: impl FnMut(usize) -> Option<Arc<BackendLoad>>,
+    ) -> Self {
         Self {
-            loads: (0..n)
-                .map(|i| reuse(i).map_or_else(Arc::default, |old| Arc::clone(&self.loads[old])))
-                .collect(),
+            loads: (0..n).map(|i| reuse(i).unwrap_or_default()).collect(),
             shared: Arc::clone(&self.shared),
         }
+    }
+
+    /// The shared counters of backend `index`, to carry over to a new table.
+    pub(crate) fn shared_load(&self, index: usize) -> &Arc<BackendLoad> {
+        &self.loads[index]
     }
 
     /// Number of backends.
@@ -220,11 +174,14 @@ impl LoadTable {
         self.shared.total.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Ends a request begun with [`LoadTable::begin`]. `latency` feeds the
-    /// EWMA when present (it is observed at `now`).
+    /// Ends a request begun with [`LoadTable::begin`]: every `end` must
+    /// match one `begin` on the same index (leases guarantee it; a debug
+    /// build panics on an unmatched `end`). `latency` feeds the EWMA when
+    /// present (it is observed at `now`).
     pub fn end(&self, index: usize, outcome: crate::Outcome, latency: Option<(Duration, Instant)>) {
         let load = &self.loads[index];
-        load.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let before = load.in_flight.fetch_sub(1, Ordering::Relaxed);
+        debug_assert!(before > 0, "LoadTable::end without a matching begin");
         self.shared.total.fetch_sub(1, Ordering::Relaxed);
         let counter = match outcome {
             crate::Outcome::Success => &load.successes,
@@ -241,55 +198,10 @@ impl LoadTable {
     /// the (decayed) estimate replaces it at once (the "peak"); a lower one is
     /// blended in with weight `1 - e^(-Δt/τ)`.
     pub fn observe(&self, index: usize, rtt: Duration, now: Instant) {
-        let rtt_ns = rtt.as_secs_f64() * 1e9;
-        let now_us = self.shared.micros(now);
-        let cell = &self.loads[index].ewma;
-        let mut current = cell.load(Ordering::Relaxed);
-        loop {
-            let next_ns = match unpack(current) {
-                None => rtt_ns,
-                Some((est, stamp)) => {
-                    let decay = decay_factor(now_us, stamp, self.shared.decay_us);
-                    let decayed = est * decay;
-                    if rtt_ns > decayed {
-                        rtt_ns
-                    } else {
-                        decayed + rtt_ns * (1.0 - decay)
-                    }
-                }
-            };
-            let next = pack(next_ns, now_us);
-            match cell.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(seen) => current = seen,
-            }
-        }
-    }
-}
-
-fn pack(rtt_ns: f64, stamp_us: u32) -> u64 {
-    // f32 keeps 24 bits of mantissa: ample for a latency estimate.
-    let bits = (rtt_ns as f32).to_bits();
-    let packed = (u64::from(bits) << 32) | u64::from(stamp_us);
-    if packed == UNSET { UNSET - 1 } else { packed }
-}
-
-fn unpack(packed: u64) -> Option<(f64, u32)> {
-    (packed != UNSET).then(|| {
-        (
-            f64::from(f32::from_bits((packed >> 32) as u32)),
-            packed as u32,
-        )
-    })
-}
-
-/// `e^(-Δt/τ)` with Δt the signed microsecond difference (negative = 0).
-fn decay_factor(now_us: u32, stamp_us: u32, decay_us: f64) -> f64 {
-    let elapsed = now_us.wrapping_sub(stamp_us) as i32;
-    if elapsed <= 0 {
-        1.0
-    } else {
-        (-f64::from(elapsed) / decay_us).exp()
+        let shared = &self.shared;
+        self.loads[index]
+            .ewma
+            .observe(rtt.as_secs_f64() * 1e9, shared.nanos(now), shared.tau_ns);
     }
 }
 
@@ -339,12 +251,10 @@ impl Loads<'_> {
     #[must_use]
     pub fn rtt_ns(&self, index: usize) -> f64 {
         let shared = &self.table.shared;
-        match unpack(self.table.loads[index].ewma.load(Ordering::Relaxed)) {
-            None => shared.default_rtt_ns,
-            Some((est, stamp)) => {
-                est * decay_factor(shared.micros(self.now), stamp, shared.decay_us)
-            }
-        }
+        self.table.loads[index]
+            .ewma
+            .estimate(shared.nanos(self.now), shared.tau_ns)
+            .unwrap_or(shared.default_rtt_ns)
     }
 
     /// Peak-EWMA cost of backend `index`: `rtt × (in_flight + 1)`.
@@ -404,12 +314,5 @@ mod tests {
         let idle = t.view(now).cost(0);
         t.begin(0);
         assert!((t.view(now).cost(0) - 2.0 * idle).abs() < 1.0);
-    }
-
-    #[test]
-    fn timestamps_out_of_order_do_not_decay() {
-        assert_eq!(decay_factor(5, 10, 1e6), 1.0);
-        assert_eq!(decay_factor(10, 10, 1e6), 1.0);
-        assert!(decay_factor(u32::MAX.wrapping_add(5), u32::MAX - 5, 1e6) < 1.0);
     }
 }

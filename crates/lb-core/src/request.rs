@@ -9,8 +9,9 @@ use crate::hash::hash_bytes;
 ///
 /// The key is stored already hashed (64 bits, XXH3), so an L4 proxy can hash a
 /// flow tuple once and an L7 proxy a cookie or header; algorithms that do not
-/// hash ignore it. Hash-based algorithms given no key fall back to a uniform
-/// random pick (as nginx's `hash` falls back to round robin for an empty key).
+/// hash ignore it. Hash-based algorithms given no key fall back to a weighted
+/// random pick (as nginx's `hash` falls back to round robin for an empty key);
+/// bounded load starts its capped walk at a random point instead.
 ///
 /// # Examples
 ///

@@ -121,3 +121,53 @@ fn invalid_update_keeps_the_old_set() {
     assert_eq!(lb.snapshot().backends()[0].id(), backend(0).id());
     assert!(Balancer::new("random".parse::<Policy>().expect("known"), Vec::new()).is_err());
 }
+
+#[test]
+fn removed_and_readded_backend_gets_its_counts_back() {
+    let lb = Balancer::new(
+        "least-conn".parse::<Policy>().expect("known"),
+        (0..2).map(backend).collect(),
+    )
+    .expect("valid");
+    let now = Instant::now();
+    let leases: Vec<_> = (0..10)
+        .map(|_| lb.pick(&Request::new(), now).expect("some"))
+        .collect();
+    lb.update(vec![backend(1)]).expect("valid");
+    lb.update(vec![backend(0), backend(1)]).expect("valid");
+    let snap = lb.snapshot();
+    let in_flight = |i: usize| {
+        snap.loads()
+            .get(snap.position(backend(i).id()).expect("present"))
+            .in_flight()
+    };
+    assert_eq!((in_flight(0), in_flight(1)), (5, 5));
+    // So least-conn does not pile new requests onto b0.
+    let next: Vec<_> = (0..4)
+        .map(|_| lb.pick(&Request::new(), now).expect("some"))
+        .collect();
+    assert_eq!((in_flight(0), in_flight(1)), (7, 7));
+    drop(leases);
+    drop(next);
+    assert_eq!((in_flight(0), in_flight(1)), (0, 0));
+    assert_eq!(snap.loads().total_in_flight(), 0);
+}
+
+#[test]
+fn a_backend_gone_for_good_starts_afresh_when_it_returns() {
+    let lb = Balancer::new(
+        "least-conn".parse::<Policy>().expect("known"),
+        (0..2).map(backend).collect(),
+    )
+    .expect("valid");
+    let now = Instant::now();
+    drop(lb.pick(&Request::new(), now));
+    lb.update(vec![backend(1)]).expect("valid");
+    lb.update(vec![backend(0), backend(1)]).expect("valid");
+    let snap = lb.snapshot();
+    let b0 = snap
+        .loads()
+        .get(snap.position(backend(0).id()).expect("present"));
+    // No lease kept the old counters alive: fresh ones.
+    assert_eq!((b0.in_flight(), b0.cancelled()), (0, 0));
+}

@@ -68,6 +68,46 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Extreme weights (up to u32::MAX) and large in-flight counts: no
+    /// overflow, no panic, no ineligible pick. (Ring and bounded load are
+    /// left to their unit tests: a u32::MAX weight builds a 2^21-point ring,
+    /// slow in a debug build.)
+    #[test]
+    fn extreme_weights_and_loads(
+        weights in prop::collection::vec(prop_oneof![1_u32..=3, Just(u32::MAX), any::<u32>().prop_map(|w| w.max(1))], 1..=12),
+        mask in any::<u16>(),
+        keys in prop::collection::vec(any::<u64>(), 1..=30),
+        held in 0_usize..=300,
+    ) {
+        let n = weights.len();
+        let any_eligible = (0..n).any(|i| mask & (1 << i) != 0);
+        for policy in Policy::all() {
+            if matches!(policy, Policy::Ring(_) | Policy::BoundedLoad(_)) {
+                continue;
+            }
+            let name = policy.name();
+            let lb = Balancer::new(policy.with_seed(7), backends(&weights)).expect("valid set");
+            let now = Instant::now();
+            let held: Vec<_> = (0..held)
+                .filter_map(|k| lb.pick(&Request::new().with_key_hash(k as u64), now))
+                .collect();
+            let snap = lb.snapshot();
+            let eligible = |b: &Backend| snap.position(b.id()).is_some_and(|i| mask & (1 << i) != 0);
+            for &key in &keys {
+                match lb.pick_filtered(&Request::new().with_key_hash(key), now, eligible) {
+                    Some(lease) => prop_assert!(eligible(lease.backend()), "{}", name),
+                    None => prop_assert!(!any_eligible, "{}", name),
+                }
+            }
+            drop(held);
+            prop_assert_eq!(snap.loads().total_in_flight(), 0);
+        }
+    }
+}
+
 #[test]
 fn hash_policies_agree_across_instances() {
     // Two balancers built independently, with the set in different orders,

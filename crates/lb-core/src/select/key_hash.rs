@@ -1,8 +1,8 @@
 //! Key hash (modulo): nginx's `hash $key` without `consistent`, and `ip_hash`.
 //!
-//! The key's 64-bit hash is mapped onto the cumulative weights (so a backend
-//! of weight 3 owns three times the key space). Cheapest of the hash
-//! selectors (O(1) for equal weights, O(log n) otherwise) but not consistent:
+//! The key's 64-bit hash is mapped onto the backends in proportion to weight
+//! through a Walker alias table (so a backend of weight 3 owns three times the
+//! key space). One of the cheapest selectors (O(1)) but not consistent:
 //! adding or removing a backend remaps most keys. Prefer
 //! [`Maglev`](super::Maglev) or [`Ring`](super::Ring) when the set changes.
 //!

@@ -9,7 +9,8 @@
 //! within one turn of its weight share of the table), and where slightly more
 //! disruption than a ring on set changes is acceptable: removing one of N
 //! backends moves its keys plus a small extra fraction. The table is rebuilt
-//! per set change (O(M log M)); keep the size M prime and M ≥ 100 × N.
+//! per set change (O(M log N) for the turns, plus the permutation probes);
+//! keep the size M prime and M ≥ 100 × N.
 //!
 //! Backends fill the table in the order of their stable ids, so independent
 //! instances with the same set build the same table. When a key's owner is
@@ -17,6 +18,9 @@
 //! a deterministic weighted choice): other keys never move, and the
 //! ineligible backend's keys spread over the rest in proportion to their
 //! table shares.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use crate::backend::Backend;
 use crate::error::Error;
@@ -177,7 +181,9 @@ impl Algorithm for Maglev {
 /// The Maglev population loop (paper, pseudocode 1) with Envoy's weighting:
 /// in round `r` a backend of weight `w` takes a slot only if `r × w` reaches
 /// its target, which grows by the largest weight per slot taken, so its slot
-/// count tracks `r × w / max_weight`. Backends take turns in id order.
+/// count tracks `r × w / max_weight`. Backends take turns in id order. A heap
+/// of the round each backend is next due makes this O(M log N) whatever the
+/// weights.
 fn fill_table(backends: &[Backend], m: usize) -> Vec<u32> {
     if backends.is_empty() || m == 0 {
         return Vec::new();
@@ -209,34 +215,35 @@ fn fill_table(backends: &[Backend], m: usize) -> Vec<u32> {
     fills.sort_unstable_by_key(|f| f.id);
     let max_weight = fills.iter().map(|f| f.weight).max().unwrap_or(1);
 
+    // Backends due in the earliest round first, in id order within a round:
+    // the order of the paper's loop, without visiting every backend in every
+    // round (which made a skewed set O(M × N)).
+    let mut due: BinaryHeap<Reverse<(u64, usize)>> =
+        (0..fills.len()).map(|rank| Reverse((1, rank))).collect();
     let mut table = vec![EMPTY; m];
     let mut filled = 0;
-    let mut round: u64 = 1;
     while filled < m {
-        for f in &mut fills {
-            if round * f.weight < f.target {
-                continue;
-            }
-            f.target += max_weight;
-            // `m` is prime and 1 ≤ skip < m, so the permutation visits every
-            // slot and an empty one exists while `filled < m`.
-            while table[f.position] != EMPTY {
-                f.position += f.skip;
-                if f.position >= m {
-                    f.position -= m;
-                }
-            }
-            table[f.position] = f.index;
+        let Some(Reverse((round, rank))) = due.pop() else {
+            break;
+        };
+        let f = &mut fills[rank];
+        // `m` is prime and 1 ≤ skip < m, so the permutation visits every
+        // slot and an empty one exists while `filled < m`.
+        while table[f.position] != EMPTY {
             f.position += f.skip;
             if f.position >= m {
                 f.position -= m;
             }
-            filled += 1;
-            if filled == m {
-                break;
-            }
         }
-        round += 1;
+        table[f.position] = f.index;
+        f.position += f.skip;
+        if f.position >= m {
+            f.position -= m;
+        }
+        filled += 1;
+        // It may fill again in the first later round r with r × w ≥ target.
+        f.target += max_weight;
+        due.push(Reverse((f.target.div_ceil(f.weight).max(round + 1), rank)));
     }
     table
 }
@@ -441,6 +448,24 @@ mod tests {
             let n = weights.len();
             let s = Maglev::with_table_size(2_003).unwrap().with_seed(1).build(&backends(&weights));
             assert_contract(&s, &idle(n), mask, &keys);
+        }
+    }
+
+    #[test]
+    fn tables_are_pinned_across_versions() {
+        // Instances running different lb versions must build the same table:
+        // these fingerprints were taken before the heap-ordered fill and must
+        // never change silently.
+        let cases: [(&[u32], u64); 4] = [
+            (&[1; 7], 0x8b5d_ee4e_5f03_d6bc),
+            (&[1, 2, 3, 4, 5], 0x80d4_f640_f8a6_670d),
+            (&[u32::MAX, 1, 7], 0x3cdd_3603_839d_2802),
+            (&[3, 1], 0xc6ac_15c7_cd08_8cb9),
+        ];
+        for (weights, expected) in cases {
+            let t = fill_table(&backends(weights), 2_003);
+            let bytes: Vec<u8> = t.iter().flat_map(|x| x.to_le_bytes()).collect();
+            assert_eq!(crate::hash::hash_bytes(&bytes), expected, "{weights:?}");
         }
     }
 }

@@ -80,7 +80,10 @@ impl Selector for PowerOfTwoChoicesSelector {
     fn select(&self, _: &Request, eligible: &dyn Eligible, loads: &Loads<'_>) -> Option<usize> {
         // in_flight(b) / w(b) < in_flight(a) / w(a), without division.
         let weights = self.sampler.weights();
-        let scaled = |i: usize, by: usize| loads.in_flight(i) as u64 * u64::from(weights[by]);
+        // Loads capped at u32::MAX so that load × weight fits in a u64.
+        let scaled = |i: usize, by: usize| {
+            loads.in_flight(i).min(u32::MAX as usize) as u64 * u64::from(weights[by])
+        };
         self.choose(eligible, |b, a| scaled(b, a) < scaled(a, b))
     }
 }

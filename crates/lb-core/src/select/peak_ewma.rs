@@ -8,7 +8,8 @@
 //! [`EwmaConfig`](crate::EwmaConfig)). The cost of a backend is
 //! `estimate × (in_flight + 1) / weight`; a pick draws two backends and takes
 //! the cheaper (tower's `p2c` over `PeakEwma`). A slow or stalling backend is
-//! avoided within one response, and is tried again as its estimate decays.
+//! avoided within one response, and is tried again once its estimate, decaying
+//! while it gets no traffic, falls below the others' (kept fresh by theirs).
 //!
 //! Latencies come from [`Lease::finish`](crate::Lease::finish).
 
@@ -81,10 +82,29 @@ mod tests {
                 Some(0)
             );
         }
-        // After 10 τ, 500 ms has decayed below 5 ms decayed: 1 is tried again.
-        let later = loads.view(t0 + Duration::from_secs(10));
-        assert!(later.rtt_ns(1) < 5e6);
-        assert!(later.rtt_ns(1) < later.rtt_ns(0) * 100.1);
+        // Backend 0 keeps serving at 5 ms; backend 1 gets nothing, so its
+        // estimate only decays. After 2 τ (500 ms × e^-2 ≈ 68 ms) it is
+        // still avoided...
+        let t2 = t0 + Duration::from_secs(2);
+        loads.observe(0, Duration::from_millis(5), t2);
+        assert_eq!(
+            s.select(&Request::new(), &crate::AllEligible, &loads.view(t2)),
+            Some(0)
+        );
+        // ...after 10 τ (≈ 23 µs < 5 ms) it is tried again.
+        let t10 = t0 + Duration::from_secs(10);
+        loads.observe(0, Duration::from_millis(5), t10);
+        let later = loads.view(t10);
+        assert!(
+            later.rtt_ns(1) < later.rtt_ns(0),
+            "{} vs {}",
+            later.rtt_ns(1),
+            later.rtt_ns(0)
+        );
+        assert_eq!(
+            s.select(&Request::new(), &crate::AllEligible, &later),
+            Some(1)
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Each pick draws a backend with probability proportional to its weight
 //! (uniform when weights are equal): nginx's `random`, HAProxy's `random(1)`,
-//! Pingora's `Random`. Weighted draws binary-search the cumulative weights.
+//! Pingora's `Random`. Weighted draws read a Walker alias table (O(1), see
+//! `sampler.rs`).
 //! An ineligible draw is redrawn (rejection sampling keeps the proportions
 //! exact among the eligible backends); after a few misses the pick falls back
 //! to one O(n) weighted pass over the eligible backends.

@@ -129,14 +129,17 @@ impl Algorithm for Ring {
 
     fn build(&self, backends: &[Backend]) -> RingSelector {
         let per = u64::from(self.points_per_weight);
-        let total: u64 = backends.iter().map(|b| per * u64::from(b.weight())).sum();
+        // u128: 10^4 backends × u32::MAX points × u32::MAX weight overflow u64.
+        let total: u128 = backends
+            .iter()
+            .map(|b| u128::from(per) * u128::from(b.weight()))
+            .sum();
         let count = |weight: u32| {
-            let wanted = per * u64::from(weight);
-            if total <= MAX_POINTS {
-                wanted
+            let wanted = u128::from(per) * u128::from(weight);
+            if total <= u128::from(MAX_POINTS) {
+                wanted as u64
             } else {
-                // Scaled to the cap; u128 so that wanted × cap cannot overflow.
-                (u128::from(wanted) * u128::from(MAX_POINTS) / u128::from(total)).max(1) as u64
+                (wanted * u128::from(MAX_POINTS) / total).max(1) as u64
             }
         };
         let capacity: u64 = backends.iter().map(|b| count(b.weight())).sum();
@@ -227,6 +230,14 @@ mod tests {
 
     fn small() -> Ring {
         Ring::with_points(40).unwrap().with_seed(1)
+    }
+
+    #[test]
+    fn huge_point_counts_do_not_overflow() {
+        let s = Ring::with_points(u32::MAX)
+            .unwrap()
+            .build(&backends(&[u32::MAX, u32::MAX]));
+        assert_eq!(s.points() as u64, MAX_POINTS);
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::backend::Backend;
-use crate::load::{EwmaConfig, LoadTable};
+use crate::ewma::EwmaConfig;
+use crate::load::LoadTable;
 use crate::request::Request;
 use crate::select::{Algorithm, AllEligible, Eligible, Selector};
 
