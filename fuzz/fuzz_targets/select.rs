@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
                 let ws: Vec<u8> = (0..size)
                     .map(|i| weights.get(i).copied().unwrap_or(1))
                     .collect();
-                lb.update(backends(&ws, huge)).expect("valid set");
+                lb.update(backends(&ws, huge), now).expect("valid set");
             }
             [1, latency, ..] => {
                 if let Some(lease) = held.pop() {

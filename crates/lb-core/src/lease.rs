@@ -91,7 +91,7 @@ impl Lease {
         };
         self.snapshot
             .loads()
-            .end(self.index, outcome, latency.map(|l| (l, now)));
+            .end(self.index, outcome, Some(now), latency);
     }
 }
 
@@ -100,7 +100,7 @@ impl Drop for Lease {
         if !self.finished {
             self.snapshot
                 .loads()
-                .end(self.index, Outcome::Cancelled, None);
+                .end(self.index, Outcome::Cancelled, None, None);
         }
     }
 }

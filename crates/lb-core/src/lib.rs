@@ -40,14 +40,16 @@ pub mod balancer;
 pub mod error;
 pub mod ewma;
 pub mod hash;
+pub mod health;
 pub mod lease;
 pub mod load;
 pub mod request;
 pub mod rng;
 pub mod select;
+mod state;
 
 pub use backend::{Backend, BackendId};
-pub use balancer::{Balancer, Snapshot};
+pub use balancer::{Balancer, Builder, Snapshot};
 pub use error::Error;
 pub use ewma::EwmaConfig;
 pub use lease::{Lease, Outcome};
@@ -56,5 +58,6 @@ pub use request::Request;
 pub use rng::Rng;
 pub use select::{
     Algorithm, AllEligible, BoundedLoad, Eligible, KeyHash, LeastConn, Maglev, PeakEwma, Policy,
-    PowerOfTwoChoices, Random, Rendezvous, Ring, RoundRobin, Selector, SmoothWeightedRoundRobin,
+    PowerOfTwoChoices, Random, Rendezvous, Ring, RoundRobin, Selector, SlowStartMode,
+    SmoothWeightedRoundRobin,
 };

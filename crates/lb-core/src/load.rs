@@ -6,11 +6,14 @@
 //! selectors read them without a lock. Selectors see the table through
 //! [`Loads`], a borrowed view that also carries the current time.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-use crate::ewma::{EwmaCell, EwmaConfig};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, BackendId};
+use crate::ewma::{EwmaCell, EwmaConfig};
+use crate::health::{BackendHealth, HealthConfig};
+use crate::state::{BackendState, Shared};
 
 /// Load counters of one backend. All updates are atomic and lock-free; the
 /// latency estimate is a sequence lock (see [`crate::ewma`]).
@@ -61,82 +64,78 @@ impl BackendLoad {
     }
 }
 
-/// State shared by every snapshot of one balancer's load table.
-#[derive(Debug)]
-struct Shared {
-    total: AtomicUsize,
-    epoch: OnceLock<Instant>,
-    config: EwmaConfig,
-    tau_ns: f64,
-    default_rtt_ns: f64,
-}
-
-impl Shared {
-    /// Nanoseconds from the epoch (the first instant this table saw; earlier
-    /// instants count as the epoch) to `now`.
-    fn nanos(&self, now: Instant) -> u64 {
-        let epoch = *self.epoch.get_or_init(|| now);
-        u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
-    }
-}
-
-/// One [`BackendLoad`] per backend, indexed like the backend slice, plus the
-/// total in flight and the EWMA settings.
+/// The state of every backend of a set, indexed like the backend slice:
+/// load counters ([`BackendLoad`]) and health ([`BackendHealth`]), plus the
+/// balancer-wide total in flight and settings.
 ///
 /// Build one directly to drive a [`Selector`](crate::Selector) without a
-/// [`Balancer`](crate::Balancer) (benches, simulations).
+/// [`Balancer`](crate::Balancer) (benches, simulations); it then has default
+/// health settings and no event subscriber.
 #[derive(Debug, Clone)]
 pub struct LoadTable {
-    loads: Vec<Arc<BackendLoad>>,
+    states: Vec<Arc<BackendState>>,
     shared: Arc<Shared>,
 }
 
 impl LoadTable {
-    /// A table of `n` idle backends.
+    /// A table of `n` idle, healthy backends.
     #[must_use]
     pub fn new(n: usize, config: EwmaConfig) -> Self {
-        let shared = Arc::new(Shared {
-            total: AtomicUsize::new(0),
-            epoch: OnceLock::new(),
-            config,
-            tau_ns: config.decay().as_secs_f64() * 1e9,
-            default_rtt_ns: config.default_rtt().as_secs_f64() * 1e9,
-        });
+        let shared = Arc::new(Shared::new(config, HealthConfig::default(), None));
+        let initial = shared.monitor.config().active().initial();
         Self {
-            loads: (0..n).map(|_| Arc::default()).collect(),
+            states: (0..n)
+                .map(|i| Arc::new(BackendState::new(BackendId::from_u64(i as u64), initial)))
+                .collect(),
             shared,
         }
     }
 
-    /// A table for a new backend set of `n` that shares this table's total
-    /// and settings; backend `i` keeps the counters `reuse(i)` returns, or
-    /// starts idle.
-    pub(crate) fn remap(
-        &self,
-        n: usize,
-        mut reuse: impl FnMut(usize) -> Option<Arc<BackendLoad>>,
+    /// A table for `backends` with the given balancer-wide state; backend `i`
+    /// keeps the state `reuse(i)` returns, or starts afresh.
+    pub(crate) fn build(
+        backends: &[Backend],
+        shared: Arc<Shared>,
+        mut reuse: impl FnMut(usize) -> Option<Arc<BackendState>>,
     ) -> Self {
+        let initial = shared.monitor.config().active().initial();
         Self {
-            loads: (0..n).map(|i| reuse(i).unwrap_or_default()).collect(),
-            shared: Arc::clone(&self.shared),
+            states: backends
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    reuse(i).unwrap_or_else(|| Arc::new(BackendState::new(b.id(), initial)))
+                })
+                .collect(),
+            shared,
         }
     }
 
-    /// The shared counters of backend `index`, to carry over to a new table.
-    pub(crate) fn shared_load(&self, index: usize) -> &Arc<BackendLoad> {
-        &self.loads[index]
+    /// The balancer-wide state this table shares.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The state of backend `index`, to carry over to a new table.
+    pub(crate) fn state(&self, index: usize) -> &Arc<BackendState> {
+        &self.states[index]
+    }
+
+    /// All states, in order.
+    pub(crate) fn states(&self) -> &[Arc<BackendState>] {
+        &self.states
     }
 
     /// Number of backends.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.loads.len()
+        self.states.len()
     }
 
     /// Whether the table has no backend.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.loads.is_empty()
+        self.states.is_empty()
     }
 
     /// The counters of backend `index`.
@@ -146,13 +145,23 @@ impl LoadTable {
     /// If `index >= self.len()`.
     #[must_use]
     pub fn get(&self, index: usize) -> &BackendLoad {
-        &self.loads[index]
+        &self.states[index].load
+    }
+
+    /// The health of backend `index`.
+    ///
+    /// # Panics
+    ///
+    /// If `index >= self.len()`.
+    #[must_use]
+    pub fn health(&self, index: usize) -> &BackendHealth {
+        &self.states[index].health
     }
 
     /// The EWMA settings.
     #[must_use]
     pub fn config(&self) -> EwmaConfig {
-        self.shared.config
+        self.shared.ewma
     }
 
     /// Requests in flight over all backends (including ones since removed
@@ -170,16 +179,26 @@ impl LoadTable {
 
     /// Counts one more request in flight on `index`.
     pub fn begin(&self, index: usize) {
-        self.loads[index].in_flight.fetch_add(1, Ordering::Relaxed);
+        self.states[index]
+            .load
+            .in_flight
+            .fetch_add(1, Ordering::Relaxed);
         self.shared.total.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Ends a request begun with [`LoadTable::begin`]: every `end` must
     /// match one `begin` on the same index (leases guarantee it; a debug
-    /// build panics on an unmatched `end`). `latency` feeds the EWMA when
-    /// present (it is observed at `now`).
-    pub fn end(&self, index: usize, outcome: crate::Outcome, latency: Option<(Duration, Instant)>) {
-        let load = &self.loads[index];
+    /// build panics on an unmatched `end`). With `now`, the outcome feeds
+    /// passive health and `latency` (if any) the EWMA, observed at `now`.
+    pub fn end(
+        &self,
+        index: usize,
+        outcome: crate::Outcome,
+        now: Option<Instant>,
+        latency: Option<Duration>,
+    ) {
+        let state = &self.states[index];
+        let load = &state.load;
         let before = load.in_flight.fetch_sub(1, Ordering::Relaxed);
         debug_assert!(before > 0, "LoadTable::end without a matching begin");
         self.shared.total.fetch_sub(1, Ordering::Relaxed);
@@ -189,9 +208,17 @@ impl LoadTable {
             crate::Outcome::Cancelled => &load.cancelled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some((rtt, now)) = latency {
-            self.observe(index, rtt, now);
+        let (monitor, clock) = (&self.shared.monitor, &self.shared.clock);
+        if let Some(now) = now {
+            let ns = clock.nanos(now);
+            monitor.tick(ns, clock);
+            if let Some(rtt) = latency {
+                load.ewma
+                    .observe(rtt.as_secs_f64() * 1e9, ns, self.shared.tau_ns);
+            }
+            monitor.record_outcome(state, outcome, ns, clock);
         }
+        monitor.lease_ended(state, before.saturating_sub(1), clock);
     }
 
     /// Records a latency sample for `index` observed at `now`: a sample above
@@ -199,9 +226,11 @@ impl LoadTable {
     /// blended in with weight `1 - e^(-Δt/τ)`.
     pub fn observe(&self, index: usize, rtt: Duration, now: Instant) {
         let shared = &self.shared;
-        self.loads[index]
-            .ewma
-            .observe(rtt.as_secs_f64() * 1e9, shared.nanos(now), shared.tau_ns);
+        self.states[index].load.ewma.observe(
+            rtt.as_secs_f64() * 1e9,
+            shared.clock.nanos(now),
+            shared.tau_ns,
+        );
     }
 }
 
@@ -216,13 +245,13 @@ impl Loads<'_> {
     /// Number of backends.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.table.loads.len()
+        self.table.states.len()
     }
 
     /// Whether there is no backend.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.table.loads.is_empty()
+        self.table.states.is_empty()
     }
 
     /// The instant this view was taken at.
@@ -235,7 +264,10 @@ impl Loads<'_> {
     #[inline]
     #[must_use]
     pub fn in_flight(&self, index: usize) -> usize {
-        self.table.loads[index].in_flight.load(Ordering::Relaxed)
+        self.table.states[index]
+            .load
+            .in_flight
+            .load(Ordering::Relaxed)
     }
 
     /// Requests in flight over all backends.
@@ -251,10 +283,37 @@ impl Loads<'_> {
     #[must_use]
     pub fn rtt_ns(&self, index: usize) -> f64 {
         let shared = &self.table.shared;
-        self.table.loads[index]
+        self.table.states[index]
+            .load
             .ewma
-            .estimate(shared.nanos(self.now), shared.tau_ns)
+            .estimate(shared.clock.nanos(self.now), shared.tau_ns)
             .unwrap_or(shared.default_rtt_ns)
+    }
+
+    /// The slow-start weight factor of backend `index`, in `(0, 1]`: 1 unless
+    /// it is ramping up after recovering, returning or being added.
+    #[inline]
+    #[must_use]
+    pub fn weight_factor(&self, index: usize) -> f64 {
+        let shared = &self.table.shared;
+        shared
+            .monitor
+            .weight_factor(&self.table.states[index], shared.clock.nanos(self.now))
+    }
+
+    /// `weight` scaled by the slow-start factor of backend `index`, in fixed
+    /// point with 16 fraction bits (`weight << 16` when not ramping): exact
+    /// integer comparisons of `load × weight` cross products.
+    #[inline]
+    #[must_use]
+    pub fn effective_weight(&self, index: usize, weight: u32) -> u64 {
+        let factor = self.weight_factor(index);
+        let scale = if factor >= 1.0 {
+            1 << 16
+        } else {
+            ((factor * 65_536.0) as u64).max(1)
+        };
+        u64::from(weight) * scale
     }
 
     /// Peak-EWMA cost of backend `index`: `rtt × (in_flight + 1)`.
@@ -278,9 +337,9 @@ mod tests {
         t.begin(1);
         assert_eq!(t.get(0).in_flight(), 2);
         assert_eq!(t.total_in_flight(), 3);
-        t.end(0, Outcome::Success, None);
-        t.end(1, Outcome::Failure, None);
-        t.end(0, Outcome::Cancelled, None);
+        t.end(0, Outcome::Success, None, None);
+        t.end(1, Outcome::Failure, None, None);
+        t.end(0, Outcome::Cancelled, None, None);
         assert_eq!(t.total_in_flight(), 0);
         assert_eq!(t.get(0).successes(), 1);
         assert_eq!(t.get(0).cancelled(), 1);

@@ -30,7 +30,7 @@ fn counts_survive_concurrent_updates() {
                     } else {
                         (0..6).map(backend).collect()
                     };
-                    lb.update(set).expect("valid set");
+                    lb.update(set, Instant::now()).expect("valid set");
                     round += 1;
                     thread::yield_now();
                 }
@@ -92,7 +92,9 @@ fn update_keeps_counters_of_staying_backends() {
         .map(|_| lb.pick(&Request::new(), now).expect("some"))
         .collect();
     // Each backend has 2 in flight; drop b0, keep b1 and b2, add b3.
-    let version = lb.update((1..4).map(backend).collect()).expect("valid");
+    let version = lb
+        .update((1..4).map(backend).collect(), now)
+        .expect("valid");
     assert_eq!(version, 1);
     let snap = lb.snapshot();
     let in_flight = |i: usize| {
@@ -115,8 +117,11 @@ fn invalid_update_keeps_the_old_set() {
         vec![backend(0)],
     )
     .expect("valid");
-    assert!(lb.update(Vec::new()).is_err());
-    assert!(lb.update(vec![backend(1), backend(1)]).is_err());
+    assert!(lb.update(Vec::new(), Instant::now()).is_err());
+    assert!(
+        lb.update(vec![backend(1), backend(1)], Instant::now())
+            .is_err()
+    );
     assert_eq!(lb.snapshot().version(), 0);
     assert_eq!(lb.snapshot().backends()[0].id(), backend(0).id());
     assert!(Balancer::new("random".parse::<Policy>().expect("known"), Vec::new()).is_err());
@@ -133,8 +138,8 @@ fn removed_and_readded_backend_gets_its_counts_back() {
     let leases: Vec<_> = (0..10)
         .map(|_| lb.pick(&Request::new(), now).expect("some"))
         .collect();
-    lb.update(vec![backend(1)]).expect("valid");
-    lb.update(vec![backend(0), backend(1)]).expect("valid");
+    lb.update(vec![backend(1)], now).expect("valid");
+    lb.update(vec![backend(0), backend(1)], now).expect("valid");
     let snap = lb.snapshot();
     let in_flight = |i: usize| {
         snap.loads()
@@ -162,8 +167,8 @@ fn a_backend_gone_for_good_starts_afresh_when_it_returns() {
     .expect("valid");
     let now = Instant::now();
     drop(lb.pick(&Request::new(), now));
-    lb.update(vec![backend(1)]).expect("valid");
-    lb.update(vec![backend(0), backend(1)]).expect("valid");
+    lb.update(vec![backend(1)], now).expect("valid");
+    lb.update(vec![backend(0), backend(1)], now).expect("valid");
     let snap = lb.snapshot();
     let b0 = snap
         .loads()

@@ -26,7 +26,7 @@ use crate::request::Request;
 use crate::rng::Rng;
 use crate::select::random::rng_from;
 use crate::select::ring::{Ring, RingSelector};
-use crate::select::{Algorithm, Eligible, Selector};
+use crate::select::{Algorithm, Eligible, Selector, SlowStartMode};
 
 /// HAProxy's suggested `hash-balance-factor` (125%).
 const DEFAULT_FACTOR: f64 = 1.25;
@@ -195,6 +195,11 @@ impl BoundedLoadSelector {
 }
 
 impl Selector for BoundedLoadSelector {
+    /// Keys map to backends, not shares: slow start does not apply.
+    fn slow_start(&self) -> SlowStartMode {
+        SlowStartMode::Ignore
+    }
+
     fn select(
         &self,
         request: &Request,

@@ -16,7 +16,7 @@ use crate::hash::combine;
 use crate::load::Loads;
 use crate::request::Request;
 use crate::select::random::RandomSelector;
-use crate::select::{Algorithm, Eligible, Selector, weighted_fallback};
+use crate::select::{Algorithm, Eligible, Selector, SlowStartMode, weighted_fallback};
 
 /// Rehashes of a key whose owner is ineligible, before the O(n) fallback.
 const REHASHES: u64 = 20;
@@ -54,6 +54,11 @@ impl Algorithm for KeyHash {
 }
 
 impl Selector for KeyHashSelector {
+    /// Keys map to backends, not shares: slow start does not apply.
+    fn slow_start(&self) -> SlowStartMode {
+        SlowStartMode::Ignore
+    }
+
     fn select(&self, request: &Request, eligible: &dyn Eligible, _: &Loads<'_>) -> Option<usize> {
         let Some(key) = request.key() else {
             return self.random.pick(eligible);

@@ -16,7 +16,7 @@ use crate::load::Loads;
 use crate::request::Request;
 use crate::rng::{LocalRng, Rng};
 use crate::select::random::rng_from;
-use crate::select::{Algorithm, Eligible, Selector, weights_of};
+use crate::select::{Algorithm, Eligible, Selector, SlowStartMode, weights_of};
 
 /// Weighted least connections.
 #[derive(Clone, Copy, Debug, Default)]
@@ -53,25 +53,28 @@ impl Algorithm for LeastConn {
 
 impl Selector for LeastConnSelector {
     fn select(&self, _: &Request, eligible: &dyn Eligible, loads: &Loads<'_>) -> Option<usize> {
-        // The best so far as (index, in_flight, weight), and the total weight
-        // of the backends tied with it. Loads are capped at u32::MAX so that
-        // load × weight fits in a u64.
-        let mut best: Option<(usize, u64, u64)> = None;
+        // The best so far as (index, in_flight, effective weight), and the
+        // total weight of the backends tied with it. Effective weights carry
+        // slow start in 16 fraction bits; products are taken in u128.
+        let mut best: Option<(usize, u128, u64)> = None;
         let mut tied_weight = 0_u64;
         let mut rng: Option<LocalRng> = None;
         for (i, &w) in self.weights.iter().enumerate() {
             if !eligible.is_eligible(i) {
                 continue;
             }
-            let load = loads.in_flight(i).min(u32::MAX as usize) as u64;
-            let weight = u64::from(w);
+            let load = loads.in_flight(i) as u128;
+            let weight = loads.effective_weight(i, w);
             let Some((_, best_load, best_weight)) = best else {
                 best = Some((i, load, weight));
                 tied_weight = weight;
                 continue;
             };
             // load/weight vs best_load/best_weight, without division.
-            let (lhs, rhs) = (load * best_weight, best_load * weight);
+            let (lhs, rhs) = (
+                load * u128::from(best_weight),
+                best_load * u128::from(weight),
+            );
             if lhs < rhs {
                 best = Some((i, load, weight));
                 tied_weight = weight;
@@ -85,6 +88,10 @@ impl Selector for LeastConnSelector {
             }
         }
         best.map(|(i, _, _)| i)
+    }
+
+    fn slow_start(&self) -> SlowStartMode {
+        SlowStartMode::Weight
     }
 }
 

@@ -28,7 +28,7 @@ use crate::hash::{combine, hash_bytes_seeded, reduce};
 use crate::load::Loads;
 use crate::request::Request;
 use crate::select::random::RandomSelector;
-use crate::select::{Algorithm, Eligible, Selector, weighted_fallback, weights_of};
+use crate::select::{Algorithm, Eligible, Selector, SlowStartMode, weighted_fallback, weights_of};
 
 /// The paper's default table size (prime).
 const DEFAULT_TABLE_SIZE: usize = 65_537;
@@ -257,6 +257,11 @@ impl MaglevSelector {
 }
 
 impl Selector for MaglevSelector {
+    /// Keys map to backends, not shares: slow start does not apply.
+    fn slow_start(&self) -> SlowStartMode {
+        SlowStartMode::Ignore
+    }
+
     fn select(&self, request: &Request, eligible: &dyn Eligible, _: &Loads<'_>) -> Option<usize> {
         if self.table.is_empty() {
             return None;

@@ -106,6 +106,20 @@ impl Eligible for AllEligible {
     }
 }
 
+/// How a selector honours slow start (see [`crate::health::SlowStart`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SlowStartMode {
+    /// The balancer keeps a pick of a ramping backend with probability equal
+    /// to its weight factor, else picks again without it (round robins,
+    /// random).
+    Admission,
+    /// The selector reads [`Loads::weight_factor`] itself and scales the
+    /// weight it divides load by (least-conn, P2C, peak EWMA).
+    Weight,
+    /// Slow start does not apply (hash-based selectors: keys, not shares).
+    Ignore,
+}
+
 /// Picks a backend for one request. Built by an [`Algorithm`] for one
 /// backend set; shared by all picking threads.
 pub trait Selector: Send + Sync {
@@ -126,6 +140,13 @@ pub trait Selector: Send + Sync {
         eligible: &dyn Eligible,
         loads: &Loads<'_>,
     ) -> Option<usize>;
+
+    /// How this selector honours slow start. The default, admission, suits
+    /// any selector; override it to read the weight factor yourself, or to
+    /// opt out.
+    fn slow_start(&self) -> SlowStartMode {
+        SlowStartMode::Admission
+    }
 }
 
 impl<S: Selector + ?Sized> Selector for Box<S> {
@@ -137,6 +158,10 @@ impl<S: Selector + ?Sized> Selector for Box<S> {
         loads: &Loads<'_>,
     ) -> Option<usize> {
         (**self).select(request, eligible, loads)
+    }
+
+    fn slow_start(&self) -> SlowStartMode {
+        (**self).slow_start()
     }
 }
 

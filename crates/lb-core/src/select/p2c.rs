@@ -16,7 +16,7 @@ use crate::request::Request;
 use crate::rng::Rng;
 use crate::select::random::rng_from;
 use crate::select::sampler::Sampler;
-use crate::select::{Algorithm, Eligible, Selector};
+use crate::select::{Algorithm, Eligible, Selector, SlowStartMode};
 
 /// Power of two choices, comparing `in_flight / weight`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -77,12 +77,16 @@ impl Algorithm for PowerOfTwoChoices {
 }
 
 impl Selector for PowerOfTwoChoicesSelector {
+    fn slow_start(&self) -> SlowStartMode {
+        SlowStartMode::Weight
+    }
+
     fn select(&self, _: &Request, eligible: &dyn Eligible, loads: &Loads<'_>) -> Option<usize> {
         // in_flight(b) / w(b) < in_flight(a) / w(a), without division.
         let weights = self.sampler.weights();
-        // Loads capped at u32::MAX so that load × weight fits in a u64.
+        // Effective weights carry slow start; products are taken in u128.
         let scaled = |i: usize, by: usize| {
-            loads.in_flight(i).min(u32::MAX as usize) as u64 * u64::from(weights[by])
+            loads.in_flight(i) as u128 * u128::from(loads.effective_weight(by, weights[by]))
         };
         self.choose(eligible, |b, a| scaled(b, a) < scaled(a, b))
     }

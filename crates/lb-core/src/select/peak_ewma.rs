@@ -17,7 +17,7 @@ use crate::backend::Backend;
 use crate::load::Loads;
 use crate::request::Request;
 use crate::select::p2c::PowerOfTwoChoicesSelector;
-use crate::select::{Algorithm, Eligible, Selector};
+use crate::select::{Algorithm, Eligible, Selector, SlowStartMode};
 
 /// Power of two choices over peak-EWMA latency × load.
 #[derive(Clone, Copy, Debug, Default)]
@@ -51,10 +51,15 @@ impl Algorithm for PeakEwma {
 }
 
 impl Selector for PeakEwmaSelector {
+    fn slow_start(&self) -> SlowStartMode {
+        SlowStartMode::Weight
+    }
+
     fn select(&self, _: &Request, eligible: &dyn Eligible, loads: &Loads<'_>) -> Option<usize> {
         // cost(b) / w(b) < cost(a) / w(a), without division.
         let weights = self.p2c.sampler.weights();
-        let scaled = |i: usize, by: usize| loads.cost(i) * f64::from(weights[by]);
+        let scaled =
+            |i: usize, by: usize| loads.cost(i) * f64::from(weights[by]) * loads.weight_factor(by);
         self.p2c
             .choose(eligible, |b, a| scaled(b, a) < scaled(a, b))
     }

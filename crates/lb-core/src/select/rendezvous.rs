@@ -20,7 +20,7 @@ use crate::hash::combine;
 use crate::load::Loads;
 use crate::request::Request;
 use crate::select::random::RandomSelector;
-use crate::select::{Algorithm, Eligible, Selector};
+use crate::select::{Algorithm, Eligible, Selector, SlowStartMode};
 
 /// 2^-53: scales a 53-bit integer into [0, 1).
 const UNIT: f64 = 1.0 / (1_u64 << 53) as f64;
@@ -123,6 +123,11 @@ impl RendezvousSelector {
 }
 
 impl Selector for RendezvousSelector {
+    /// Keys map to backends, not shares: slow start does not apply.
+    fn slow_start(&self) -> SlowStartMode {
+        SlowStartMode::Ignore
+    }
+
     fn select(&self, request: &Request, eligible: &dyn Eligible, _: &Loads<'_>) -> Option<usize> {
         match request.key() {
             Some(key) => self.highest(key, eligible, self.equal),

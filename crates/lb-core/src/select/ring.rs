@@ -23,7 +23,7 @@ use crate::hash::combine;
 use crate::load::Loads;
 use crate::request::Request;
 use crate::select::random::RandomSelector;
-use crate::select::{Algorithm, Eligible, Selector};
+use crate::select::{Algorithm, Eligible, Selector, SlowStartMode};
 
 /// Points per unit of weight by default, as in libketama (160 = 40 × 4).
 const DEFAULT_POINTS: u32 = 160;
@@ -195,6 +195,11 @@ impl RingSelector {
 }
 
 impl Selector for RingSelector {
+    /// Keys map to backends, not shares: slow start does not apply.
+    fn slow_start(&self) -> SlowStartMode {
+        SlowStartMode::Ignore
+    }
+
     fn select(&self, request: &Request, eligible: &dyn Eligible, _: &Loads<'_>) -> Option<usize> {
         if self.owners.is_empty() {
             return None;

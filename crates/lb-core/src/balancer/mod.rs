@@ -1,5 +1,10 @@
 //! The balancer: one immutable snapshot per backend-set version, swapped
-//! atomically, and the pick that turns a selector's answer into a lease.
+//! atomically, the health filter, and the pick that turns a selector's
+//! answer into a lease.
+
+mod admin;
+mod builder;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,55 +13,25 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+pub use builder::Builder;
+pub use snapshot::Snapshot;
+
 use crate::backend::{Backend, BackendId, validate};
 use crate::error::Error;
 use crate::ewma::EwmaConfig;
+use crate::health::HealthConfig;
 use crate::lease::Lease;
-use crate::load::{BackendLoad, LoadTable};
+use crate::load::LoadTable;
 use crate::request::Request;
-use crate::select::{Algorithm, AllEligible, Eligible, Selector};
-
-/// One version of the backend set: the backends, their load counters and an
-/// id → index map. Immutable once published; leases keep it alive.
-#[derive(Debug)]
-pub struct Snapshot {
-    backends: Vec<Backend>,
-    loads: LoadTable,
-    positions: HashMap<BackendId, usize>,
-    version: u64,
-}
-
-impl Snapshot {
-    /// The backends, in configuration order (selectors return indices into
-    /// this slice).
-    #[must_use]
-    pub fn backends(&self) -> &[Backend] {
-        &self.backends
-    }
-
-    /// Load counters, indexed like [`Snapshot::backends`].
-    #[must_use]
-    pub fn loads(&self) -> &LoadTable {
-        &self.loads
-    }
-
-    /// The index of backend `id` in this version, if present.
-    #[must_use]
-    pub fn position(&self, id: BackendId) -> Option<usize> {
-        self.positions.get(&id).copied()
-    }
-
-    /// The version number: 0 for the first set, +1 per update.
-    #[must_use]
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-}
+use crate::rng::Rng;
+use crate::select::{Algorithm, AllEligible, Eligible, Selector, SlowStartMode};
+use crate::state::{BackendState, Shared};
 
 /// What a pick reads: the snapshot and the selector built for it.
 struct Current<S> {
     snapshot: Arc<Snapshot>,
     selector: S,
+    slow_start: SlowStartMode,
 }
 
 /// A set of backends and the algorithm that spreads requests over them.
@@ -87,21 +62,24 @@ struct Current<S> {
 pub struct Balancer<A: Algorithm> {
     algorithm: A,
     current: ArcSwap<Current<A::Selector>>,
-    /// Serialises updates, and remembers the counters of removed backends
-    /// for as long as an old snapshot (a lease) keeps them alive, so that a
+    /// Serialises updates, and remembers the state of removed backends for
+    /// as long as an old snapshot (a lease) keeps it alive, so that a
     /// backend removed and added back while its requests are still in
-    /// flight gets its own counts back.
-    retired: Mutex<HashMap<BackendId, Weak<BackendLoad>>>,
+    /// flight gets its own counts and health back.
+    retired: Mutex<HashMap<BackendId, Weak<BackendState>>>,
+    /// Slow-start admission draws.
+    rng: Rng,
 }
 
 impl<A: Algorithm> Balancer<A> {
-    /// A balancer over `backends` with default EWMA settings.
+    /// A balancer over `backends` with default settings (see
+    /// [`Balancer::builder`] for the others).
     ///
     /// # Errors
     ///
     /// [`Error::EmptySet`] or [`Error::DuplicateId`].
     pub fn new(algorithm: A, backends: Vec<Backend>) -> Result<Self, Error> {
-        Self::with_ewma(algorithm, backends, EwmaConfig::default())
+        Self::builder(algorithm, backends).build()
     }
 
     /// A balancer over `backends` with the given latency-estimate settings.
@@ -114,20 +92,44 @@ impl<A: Algorithm> Balancer<A> {
         backends: Vec<Backend>,
         ewma: EwmaConfig,
     ) -> Result<Self, Error> {
-        validate(&backends)?;
-        let loads = LoadTable::new(backends.len(), ewma);
-        let current = build(&algorithm, backends, loads, 0);
-        Ok(Self {
+        Self::builder(algorithm, backends).ewma(ewma).build()
+    }
+
+    /// Starts building a balancer with non-default EWMA or health settings,
+    /// an event subscriber or a seed.
+    pub fn builder(algorithm: A, backends: Vec<Backend>) -> Builder<A> {
+        Builder {
             algorithm,
+            backends,
+            ewma: EwmaConfig::default(),
+            health: HealthConfig::default(),
+            sink: None,
+            seed: None,
+        }
+    }
+
+    fn from_builder(b: Builder<A>) -> Result<Self, Error> {
+        validate(&b.backends)?;
+        let shared = Arc::new(Shared::new(b.ewma, b.health, b.sink));
+        let loads = LoadTable::build(&b.backends, Arc::clone(&shared), |_| None);
+        // The first set is no change: computed silently, no events.
+        shared
+            .monitor
+            .set_members(loads.states().to_vec(), &[], &[], 0, &shared.clock, false);
+        let current = build(&b.algorithm, b.backends, loads, 0);
+        Ok(Self {
+            algorithm: b.algorithm,
             current: ArcSwap::from_pointee(current),
             retired: Mutex::new(HashMap::new()),
+            rng: b.seed.map_or_else(Rng::from_entropy, Rng::seeded),
         })
     }
 
-    /// Picks a backend for `request` at time `now`, among all backends.
+    /// Picks a backend for `request` at time `now` among the backends health
+    /// allows (see [`crate::health`]).
     ///
-    /// Returns `None` only if no backend is eligible (never, with this method,
-    /// for the algorithms of this crate).
+    /// Returns `None` only if no backend is eligible: every backend draining,
+    /// or unavailable with panic mode off.
     pub fn pick(&self, request: &Request, now: Instant) -> Option<Lease> {
         self.pick_eligible(request, now, &AllEligible)
     }
@@ -165,7 +167,7 @@ impl<A: Algorithm> Balancer<A> {
     }
 
     /// Picks among the backends whose *index* in the current snapshot
-    /// `eligible` accepts. The lowest-level pick; prefer
+    /// `eligible` accepts (and health allows). The lowest-level pick; prefer
     /// [`Balancer::pick_filtered`] unless you keep per-index state.
     pub fn pick_eligible(
         &self,
@@ -185,27 +187,42 @@ impl<A: Algorithm> Balancer<A> {
         eligible: &dyn Eligible,
     ) -> Option<Lease> {
         let snapshot = &current.snapshot;
-        let loads = snapshot.loads().view(now);
-        let index = current.selector.select(request, eligible, &loads)?;
+        let shared = snapshot.loads.shared();
+        shared.monitor.tick(shared.clock.nanos(now), &shared.clock);
+        let panic = shared.monitor.in_panic();
+        let allowed = |i: usize| snapshot.health_allows(i, panic) && eligible.is_eligible(i);
+        let loads = snapshot.loads.view(now);
+        let mut index = current.selector.select(request, &allowed, &loads)?;
+        if current.slow_start == SlowStartMode::Admission {
+            // A ramping backend keeps the pick with probability = its factor.
+            let factor = loads.weight_factor(index);
+            if factor < 1.0 && unit(self.rng.next_u64()) >= factor {
+                let others = |i: usize| i != index && allowed(i);
+                if let Some(other) = current.selector.select(request, &others, &loads) {
+                    index = other;
+                }
+            }
+        }
         // A selector from outside this crate could misbehave; never hand out
         // an out-of-range or ineligible backend.
-        if index >= snapshot.backends.len() || !eligible.is_eligible(index) {
+        if index >= snapshot.backends.len() || !allowed(index) {
             debug_assert!(false, "selector returned ineligible index {index}");
             return None;
         }
         Some(Lease::begin(Arc::clone(snapshot), index, now))
     }
 
-    /// Replaces the backend set. Picks running meanwhile use the old or the
-    /// new set, never a mix; backends with the same id in both keep their
-    /// in-flight count and latency estimate, and so does a backend removed
-    /// and added back while leases on it are still open. Returns the new
-    /// version.
+    /// Replaces the backend set at `now`. Picks running meanwhile use the
+    /// old or the new set, never a mix. Backends with the same id in both keep
+    /// their counters and health; so does a backend removed and added back
+    /// while leases on it are still open. A removed backend drains: its open
+    /// leases finish normally. New backends enter slow start, if configured.
+    /// Emits `Added` / `Removed` events. Returns the new version.
     ///
     /// # Errors
     ///
     /// [`Error::EmptySet`] or [`Error::DuplicateId`]; the old set stays.
-    pub fn update(&self, backends: Vec<Backend>) -> Result<u64, Error> {
+    pub fn update(&self, backends: Vec<Backend>, now: Instant) -> Result<u64, Error> {
         validate(&backends)?;
         let mut retired = self
             .retired
@@ -213,26 +230,44 @@ impl<A: Algorithm> Balancer<A> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let old = self.current.load_full();
         let old = &old.snapshot;
-        let loads = old.loads.remap(backends.len(), |i| {
+        let shared = Arc::clone(old.loads.shared());
+        let mut added = Vec::new();
+        let loads = LoadTable::build(&backends, Arc::clone(&shared), |i| {
             let id = backends[i].id();
             match old.position(id) {
-                Some(j) => Some(Arc::clone(old.loads.shared_load(j))),
-                None => retired.remove(&id).and_then(|load| load.upgrade()),
+                Some(j) => Some(Arc::clone(old.loads.state(j))),
+                None => {
+                    let back = retired.remove(&id).and_then(|state| state.upgrade());
+                    added.push(i);
+                    back
+                }
             }
         });
+        let added: Vec<_> = added
+            .into_iter()
+            .map(|i| Arc::clone(loads.state(i)))
+            .collect();
         let version = old.version + 1;
         let next = build(&self.algorithm, backends, loads, version);
+        let mut removed = Vec::new();
         for (j, backend) in old.backends.iter().enumerate() {
             if next.snapshot.position(backend.id()).is_none() {
-                retired.insert(backend.id(), Arc::downgrade(old.loads.shared_load(j)));
+                let state = old.loads.state(j);
+                retired.insert(backend.id(), Arc::downgrade(state));
+                removed.push(Arc::clone(state));
             }
         }
-        retired.retain(|_, load| load.strong_count() > 0);
+        retired.retain(|_, state| state.strong_count() > 0);
+        let members = next.snapshot.loads.states().to_vec();
         self.current.store(Arc::new(next));
+        let ns = shared.clock.nanos(now);
+        shared
+            .monitor
+            .set_members(members, &added, &removed, ns, &shared.clock, true);
         Ok(version)
     }
 
-    /// The current snapshot (backends, loads, version).
+    /// The current snapshot (backends, loads, health, version).
     #[must_use]
     pub fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&self.current.load().snapshot)
@@ -243,6 +278,11 @@ impl<A: Algorithm> Balancer<A> {
     pub fn algorithm(&self) -> &A {
         &self.algorithm
     }
+}
+
+/// A uniform value in `[0, 1)` from 64 random bits.
+fn unit(bits: u64) -> f64 {
+    (bits >> 11) as f64 / (1_u64 << 53) as f64
 }
 
 /// Builds the snapshot and selector for a validated backend set.
@@ -258,6 +298,18 @@ fn build<A: Algorithm>(
         .map(|(i, b)| (b.id(), i))
         .collect();
     let selector = algorithm.build(&backends);
+    let slow_start = if loads
+        .shared()
+        .monitor
+        .config()
+        .slow_start()
+        .window()
+        .is_zero()
+    {
+        SlowStartMode::Ignore
+    } else {
+        selector.slow_start()
+    };
     Current {
         snapshot: Arc::new(Snapshot {
             backends,
@@ -266,6 +318,7 @@ fn build<A: Algorithm>(
             version,
         }),
         selector,
+        slow_start,
     }
 }
 
