@@ -136,6 +136,30 @@ impl FromStr for Policy {
     }
 }
 
+macro_rules! from_algorithm {
+    ($($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for Policy {
+            fn from(algorithm: $ty) -> Self {
+                Self::$variant(algorithm)
+            }
+        }
+    )*};
+}
+
+from_algorithm!(
+    RoundRobin(RoundRobin),
+    WeightedRoundRobin(SmoothWeightedRoundRobin),
+    Random(Random),
+    LeastConn(LeastConn),
+    PowerOfTwoChoices(PowerOfTwoChoices),
+    PeakEwma(PeakEwma),
+    KeyHash(KeyHash),
+    Ring(Ring),
+    Maglev(Maglev),
+    Rendezvous(Rendezvous),
+    BoundedLoad(BoundedLoad),
+);
+
 impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
