@@ -23,6 +23,9 @@
 //! - **slow start** ([`SlowStart`]): a backend that recovers, returns from
 //!   ejection, is enabled or is added ramps its weight up over a window.
 //!
+//! With the `tokio` feature (on by default), [`Prober`] runs a [`Probe`]
+//! against every backend on a schedule and reports the results.
+//!
 //! Every state change emits exactly one [`HealthEvent`] to the balancer's
 //! [`EventSink`]. Ejections end by themselves: the first pick, check report
 //! or lease end after an ejection's deadline releases it (one atomic load per
@@ -33,6 +36,8 @@ mod backend;
 mod event;
 pub(crate) mod monitor;
 mod outlier;
+#[cfg(feature = "tokio")]
+mod probe;
 mod slow_start;
 
 pub use active::{ActiveCheck, Initial, Verdict};
@@ -41,6 +46,8 @@ pub(crate) use backend::DRAINING;
 pub use event::{EventKind, EventSink, HealthEvent};
 pub use monitor::HealthStatus;
 pub use outlier::OutlierDetection;
+#[cfg(feature = "tokio")]
+pub use probe::{Probe, ProbeConfig, ProbeError, Prober};
 pub use slow_start::SlowStart;
 
 use crate::error::Error;
