@@ -1,7 +1,8 @@
 //! Fuzzes every selection algorithm through the `Balancer` with arbitrary
-//! weights, eligibility masks, keys, leases and set updates: it must never
-//! panic, never pick an ineligible backend, and return `None` only when no
-//! backend is eligible. In-flight counts must return to zero.
+//! weights, eligibility masks, keys, leases, outcomes, health checks,
+//! drains, set updates and time steps: it must never panic, never pick a
+//! backend that the filter or health rules out, and return `None` only when
+//! no backend is eligible. In-flight counts must return to zero.
 #![no_main]
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -50,50 +51,93 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let t0 = Instant::now();
+    let mut now = t0;
     let mut held = Vec::new();
-    for (step, chunk) in ops.chunks(3).enumerate() {
-        let now = t0 + Duration::from_millis(step as u64);
-        match chunk {
-            [0, new_n, _] => {
+    let mut ejected_before = 0;
+    for chunk in ops.chunks(3) {
+        let [op, a, b] = *chunk else {
+            break;
+        };
+        let id_at = |i: u8| {
+            let snapshot = lb.snapshot();
+            let backends = snapshot.backends();
+            backends[usize::from(i) % backends.len()].id()
+        };
+        match op % 10 {
+            0 => {
                 // Replace the set with a prefix of a larger one.
-                let size = usize::from(*new_n) % 12 + 1;
+                let size = usize::from(a) % 12 + 1;
                 let ws: Vec<u8> = (0..size)
                     .map(|i| weights.get(i).copied().unwrap_or(1))
                     .collect();
                 lb.update(backends(&ws, huge), now).expect("valid set");
             }
-            [1, latency, ..] => {
-                if let Some(lease) = held.pop() {
-                    let lease: lb_core::Lease = lease;
-                    lease.finish(
-                        Outcome::Success,
-                        now + Duration::from_millis(u64::from(*latency)),
-                    );
+            1 | 2 => {
+                if !held.is_empty() {
+                    let lease: lb_core::Lease = held.swap_remove(usize::from(a) % held.len());
+                    let outcome = if op % 10 == 1 {
+                        Outcome::Success
+                    } else {
+                        Outcome::Failure
+                    };
+                    lease.finish(outcome, now + Duration::from_millis(u64::from(b)));
                 }
             }
-            [op, a, b] => {
+            3 => {
+                lb.report_check(id_at(a), b & 1 == 0, now);
+            }
+            4 => {
+                lb.drain(id_at(a), now);
+            }
+            5 => {
+                lb.enable(id_at(a), now);
+            }
+            6 => now += Duration::from_millis(u64::from(a) * 1000 + u64::from(b)),
+            _ => {
                 let snapshot = lb.snapshot();
-                let eligible = |backend: &Backend| {
+                let filter = |backend: &Backend| {
                     snapshot
                         .position(backend.id())
                         .is_some_and(|i| mask & (1 << (i % 16)) != 0)
                 };
-                let any = (0..snapshot.backends().len()).any(|i| mask & (1 << (i % 16)) != 0);
                 let req = if op % 2 == 0 {
-                    Request::new().with_key(&[*a, *b])
+                    Request::new().with_key(&[a, b])
                 } else {
                     Request::new()
                 };
-                match lb.pick_filtered(&req.with_attempt(u32::from(*a)), now, eligible) {
+                let picked = lb.pick_filtered(&req.with_attempt(u32::from(a)), now, filter);
+                // Health as of the pick (ejections that ended are released
+                // by the pick itself, so read it afterwards).
+                let panic = lb.health_status().panic;
+                let allowed = |i: usize| {
+                    let h = snapshot.health(i);
+                    mask & (1 << (i % 16)) != 0
+                        && if panic {
+                            !h.is_draining()
+                        } else {
+                            h.is_available()
+                        }
+                };
+                match picked {
                     Some(lease) => {
-                        assert!(eligible(lease.backend()), "ineligible pick");
+                        let i = snapshot.position(lease.backend().id()).expect("member");
+                        assert!(allowed(i), "ineligible pick");
                         held.push(lease);
                     }
-                    None => assert!(!any, "None with eligible backends"),
+                    None => assert!(
+                        !(0..snapshot.backends().len()).any(allowed),
+                        "None with eligible backends"
+                    ),
                 }
             }
-            _ => {}
         }
+        let status = lb.health_status();
+        // Envoy's defaults: 10 %, but one may always be ejected.
+        let cap = (status.members / 10).max(1);
+        assert!(
+            status.ejected <= cap || status.members < status.ejected,
+            "{status:?}"
+        );
     }
     drop(held);
     assert_eq!(lb.snapshot().loads().total_in_flight(), 0);
