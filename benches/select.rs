@@ -10,15 +10,19 @@
 //! - `pick/{algorithm}/100`: the whole `Balancer::pick` plus dropping the
 //!   lease: snapshot load, select, in-flight increment and decrement.
 //! - `build/{maglev,ring}/1000`: building the selector for 1000 backends.
+//! - `health/{algorithm}/{healthy|10pct-ejected}`: `Balancer::pick` plus
+//!   drop at 100 backends, with every backend available or with 10 of them
+//!   ejected by passive outlier detection (the health filter at work).
 
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use lb::core::health::{HealthConfig, OutlierDetection};
 use lb::core::{
-    Algorithm, AllEligible, Backend, Balancer, EwmaConfig, LoadTable, Maglev, Policy, Request,
-    Ring, hash::mix64,
+    Algorithm, AllEligible, Backend, Balancer, EwmaConfig, LoadTable, Maglev, Outcome, Policy,
+    Request, Ring, hash::mix64,
 };
 
 fn backends(n: usize) -> Vec<Backend> {
@@ -105,5 +109,54 @@ fn build(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, select, pick, build);
+fn health(c: &mut Criterion) {
+    let mut group = c.benchmark_group("health");
+    group.warm_up_time(Duration::from_millis(300));
+    group.measurement_time(Duration::from_millis(900));
+    let outlier = OutlierDetection::default()
+        .with_consecutive_failures(1)
+        .with_ejection_times(Duration::from_secs(3600), Duration::from_secs(3600))
+        .expect("valid")
+        .with_max_ejection_percent(10)
+        .expect("valid");
+    for name in [
+        "round-robin",
+        "weighted-round-robin",
+        "p2c",
+        "maglev",
+        "least-conn",
+    ] {
+        for ejected in [0_usize, 10] {
+            let policy: Policy = name.parse().expect("known");
+            let set = backends(100);
+            let lb = Balancer::builder(policy.with_seed(1), set.clone())
+                .health(HealthConfig::default().with_outlier(outlier))
+                .build()
+                .expect("valid");
+            let now = Instant::now();
+            for b in set.iter().step_by(10).take(ejected) {
+                lb.pick_filtered(&Request::new(), now, |x| x.id() == b.id())
+                    .expect("eligible")
+                    .finish(Outcome::Failure, now);
+            }
+            assert_eq!(lb.health_status().ejected, ejected);
+            let label = if ejected == 0 {
+                "healthy"
+            } else {
+                "10pct-ejected"
+            };
+            group.bench_function(BenchmarkId::new(name, label), |b| {
+                let mut k = 0_u64;
+                b.iter(|| {
+                    k = k.wrapping_add(1);
+                    let req = Request::new().with_key_hash(mix64(k));
+                    drop(black_box(lb.pick(&req, now)));
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, select, pick, build, health);
 criterion_main!(benches);

@@ -174,7 +174,17 @@ impl LoadTable {
     /// The view a selector reads at time `now`.
     #[must_use]
     pub fn view(&self, now: Instant) -> Loads<'_> {
-        Loads { table: self, now }
+        self.view_at(now, self.shared.clock.nanos(now))
+    }
+
+    /// [`LoadTable::view`] with `now` already converted to the clock's
+    /// nanoseconds (the balancer converts once per pick).
+    pub(crate) fn view_at(&self, now: Instant, now_ns: u64) -> Loads<'_> {
+        Loads {
+            table: self,
+            now,
+            now_ns,
+        }
     }
 
     /// Counts one more request in flight on `index`.
@@ -239,6 +249,8 @@ impl LoadTable {
 pub struct Loads<'a> {
     table: &'a LoadTable,
     now: Instant,
+    /// `now` in the table clock's nanoseconds.
+    now_ns: u64,
 }
 
 impl Loads<'_> {
@@ -286,7 +298,7 @@ impl Loads<'_> {
         self.table.states[index]
             .load
             .ewma
-            .estimate(shared.clock.nanos(self.now), shared.tau_ns)
+            .estimate(self.now_ns, shared.tau_ns)
             .unwrap_or(shared.default_rtt_ns)
     }
 
@@ -298,7 +310,7 @@ impl Loads<'_> {
         let shared = &self.table.shared;
         shared
             .monitor
-            .weight_factor(&self.table.states[index], shared.clock.nanos(self.now))
+            .weight_factor(&self.table.states[index], self.now_ns)
     }
 
     /// `weight` scaled by the slow-start factor of backend `index`, in fixed

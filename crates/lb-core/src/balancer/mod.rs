@@ -24,7 +24,7 @@ use crate::lease::Lease;
 use crate::load::LoadTable;
 use crate::request::Request;
 use crate::rng::Rng;
-use crate::select::{Algorithm, AllEligible, Eligible, Selector, SlowStartMode};
+use crate::select::{Algorithm, Eligible, Selector, SlowStartMode};
 use crate::state::{BackendState, Shared};
 
 /// What a pick reads: the snapshot and the selector built for it.
@@ -131,7 +131,12 @@ impl<A: Algorithm> Balancer<A> {
     /// Returns `None` only if no backend is eligible: every backend draining,
     /// or unavailable with panic mode off.
     pub fn pick(&self, request: &Request, now: Instant) -> Option<Lease> {
-        self.pick_eligible(request, now, &AllEligible)
+        let current = self.current.load();
+        let snapshot = &current.snapshot;
+        let (panic, now_ns) = self.advance(snapshot, now);
+        // Health alone: one indirect call per candidate fewer than a filter.
+        let allowed = |i: usize| snapshot.health_allows(i, panic);
+        self.pick_in(&current, request, now, now_ns, &allowed)
     }
 
     /// Picks a backend for `request` among those for which `filter` returns
@@ -162,8 +167,11 @@ impl<A: Algorithm> Balancer<A> {
         filter: impl Fn(&Backend) -> bool,
     ) -> Option<Lease> {
         let current = self.current.load();
-        let backends = current.snapshot.backends();
-        self.pick_in(&current, request, now, &|i: usize| filter(&backends[i]))
+        let snapshot = &current.snapshot;
+        let (panic, now_ns) = self.advance(snapshot, now);
+        let backends = snapshot.backends();
+        let allowed = |i: usize| snapshot.health_allows(i, panic) && filter(&backends[i]);
+        self.pick_in(&current, request, now, now_ns, &allowed)
     }
 
     /// Picks among the backends whose *index* in the current snapshot
@@ -176,28 +184,40 @@ impl<A: Algorithm> Balancer<A> {
         eligible: &dyn Eligible,
     ) -> Option<Lease> {
         let current = self.current.load();
-        self.pick_in(&current, request, now, eligible)
+        let snapshot = &current.snapshot;
+        let (panic, now_ns) = self.advance(snapshot, now);
+        let allowed = |i: usize| snapshot.health_allows(i, panic) && eligible.is_eligible(i);
+        self.pick_in(&current, request, now, now_ns, &allowed)
     }
 
+    /// Brings health up to `now` (ends ejections that are over); returns
+    /// whether panic mode is on and `now` in clock nanoseconds.
+    #[inline]
+    fn advance(&self, snapshot: &Snapshot, now: Instant) -> (bool, u64) {
+        let shared = snapshot.loads.shared();
+        let now_ns = shared.clock.nanos(now);
+        shared.monitor.tick(now_ns, &shared.clock);
+        (shared.monitor.in_panic(), now_ns)
+    }
+
+    /// Picks among the backends `allowed` accepts (health and the caller's
+    /// filter, combined by the caller).
     fn pick_in(
         &self,
         current: &Current<A::Selector>,
         request: &Request,
         now: Instant,
-        eligible: &dyn Eligible,
+        now_ns: u64,
+        allowed: &dyn Eligible,
     ) -> Option<Lease> {
         let snapshot = &current.snapshot;
-        let shared = snapshot.loads.shared();
-        shared.monitor.tick(shared.clock.nanos(now), &shared.clock);
-        let panic = shared.monitor.in_panic();
-        let allowed = |i: usize| snapshot.health_allows(i, panic) && eligible.is_eligible(i);
-        let loads = snapshot.loads.view(now);
-        let mut index = current.selector.select(request, &allowed, &loads)?;
+        let loads = snapshot.loads.view_at(now, now_ns);
+        let mut index = current.selector.select(request, allowed, &loads)?;
         if current.slow_start == SlowStartMode::Admission {
             // A ramping backend keeps the pick with probability = its factor.
             let factor = loads.weight_factor(index);
             if factor < 1.0 && unit(self.rng.next_u64()) >= factor {
-                let others = |i: usize| i != index && allowed(i);
+                let others = |i: usize| i != index && allowed.is_eligible(i);
                 if let Some(other) = current.selector.select(request, &others, &loads) {
                     index = other;
                 }
@@ -205,7 +225,7 @@ impl<A: Algorithm> Balancer<A> {
         }
         // A selector from outside this crate could misbehave; never hand out
         // an out-of-range or ineligible backend.
-        if index >= snapshot.backends.len() || !allowed(index) {
+        if index >= snapshot.backends.len() || !allowed.is_eligible(index) {
             debug_assert!(false, "selector returned ineligible index {index}");
             return None;
         }

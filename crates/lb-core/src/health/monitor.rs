@@ -43,6 +43,8 @@ struct Members {
 #[derive(Debug)]
 pub(crate) struct Monitor {
     config: HealthConfig,
+    /// Whether slow start is on (a non-zero window).
+    ramps: bool,
     sink: Option<EventSink>,
     panic: AtomicBool,
     /// The earliest ejection deadline among members (ns), or `u64::MAX`.
@@ -55,6 +57,7 @@ pub(crate) struct Monitor {
 impl Monitor {
     pub(crate) fn new(config: HealthConfig, sink: Option<EventSink>) -> Self {
         Self {
+            ramps: !config.slow_start().window().is_zero(),
             config,
             sink,
             panic: AtomicBool::new(false),
@@ -179,6 +182,9 @@ impl Monitor {
     /// The slow-start weight factor of `state` at `now`, in `(0, 1]`.
     #[inline]
     pub(crate) fn weight_factor(&self, state: &BackendState, now: u64) -> f64 {
+        if !self.ramps {
+            return 1.0;
+        }
         let since = state.health.ramp_since.load(Ordering::Acquire);
         if since == NO_RAMP {
             return 1.0;
