@@ -313,6 +313,14 @@ impl Loads<'_> {
             .weight_factor(&self.table.states[index], self.now_ns)
     }
 
+    /// Whether slow start is on for this balancer (otherwise every weight
+    /// factor is 1 and selectors may skip asking).
+    #[inline]
+    #[must_use]
+    pub fn ramping(&self) -> bool {
+        self.table.shared.monitor.ramps()
+    }
+
     /// `weight` scaled by the slow-start factor of backend `index`, in fixed
     /// point with 16 fraction bits (`weight << 16` when not ramping): exact
     /// integer comparisons of `load × weight` cross products.

@@ -86,6 +86,12 @@ impl Monitor {
         }
     }
 
+    /// Whether slow start is on.
+    #[inline]
+    pub(crate) fn ramps(&self) -> bool {
+        self.ramps
+    }
+
     /// Whether picks ignore health (but not draining).
     #[inline]
     pub(crate) fn in_panic(&self) -> bool {

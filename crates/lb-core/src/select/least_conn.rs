@@ -59,12 +59,17 @@ impl Selector for LeastConnSelector {
         let mut best: Option<(usize, u128, u64)> = None;
         let mut tied_weight = 0_u64;
         let mut rng: Option<LocalRng> = None;
+        let ramping = loads.ramping();
         for (i, &w) in self.weights.iter().enumerate() {
             if !eligible.is_eligible(i) {
                 continue;
             }
             let load = loads.in_flight(i) as u128;
-            let weight = loads.effective_weight(i, w);
+            let weight = if ramping {
+                loads.effective_weight(i, w)
+            } else {
+                u64::from(w) << 16
+            };
             let Some((_, best_load, best_weight)) = best else {
                 best = Some((i, load, weight));
                 tied_weight = weight;

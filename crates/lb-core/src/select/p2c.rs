@@ -84,6 +84,13 @@ impl Selector for PowerOfTwoChoicesSelector {
     fn select(&self, _: &Request, eligible: &dyn Eligible, loads: &Loads<'_>) -> Option<usize> {
         // in_flight(b) / w(b) < in_flight(a) / w(a), without division.
         let weights = self.sampler.weights();
+        if !loads.ramping() {
+            // Loads capped at u32::MAX so that load × weight fits in a u64.
+            let scaled = |i: usize, by: usize| {
+                loads.in_flight(i).min(u32::MAX as usize) as u64 * u64::from(weights[by])
+            };
+            return self.choose(eligible, |b, a| scaled(b, a) < scaled(a, b));
+        }
         // Effective weights carry slow start; products are taken in u128.
         let scaled = |i: usize, by: usize| {
             loads.in_flight(i) as u128 * u128::from(loads.effective_weight(by, weights[by]))
