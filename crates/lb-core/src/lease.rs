@@ -11,14 +11,17 @@ use crate::balancer::Snapshot;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Outcome {
-    /// The backend served it. Its latency feeds the EWMA estimate.
+    /// The backend served it. Its latency feeds the EWMA estimate, and it
+    /// resets the backend's consecutive-failure count.
     Success,
-    /// The backend failed it (connect error, reset, 5xx, timeout). Its latency
-    /// feeds the estimate only if it raises it: a backend that fails fast must
-    /// not look fast.
+    /// The backend failed it (connect error, reset, timeout, and for L7 the
+    /// gateway failures the caller classifies as the backend's). Its latency
+    /// feeds the estimate only if it raises it (a backend that fails fast
+    /// must not look fast), and it counts towards outlier ejection.
     Failure,
     /// It ended for reasons that say nothing about the backend (the client
-    /// left, a deadline elsewhere). No latency is recorded.
+    /// left, a deadline elsewhere). No latency is recorded, and health
+    /// ignores it.
     Cancelled,
 }
 

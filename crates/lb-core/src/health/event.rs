@@ -116,6 +116,10 @@ impl EventKind {
 /// Receives every [`HealthEvent`], in order, on the thread that caused it
 /// (a pick, a lease's end, a check report or an update). Keep it short: log,
 /// count, or forward to a channel.
+///
+/// It runs while the balancer's health lock is held (that is what keeps the
+/// events in order), so it must not call back into the same balancer;
+/// forward to a channel and act on the events elsewhere.
 #[derive(Clone)]
 pub struct EventSink(Arc<dyn Fn(&HealthEvent) + Send + Sync>);
 
