@@ -97,6 +97,10 @@ impl<A: Algorithm> Balancer<A> {
 
     /// Starts building a balancer with non-default EWMA or health settings,
     /// an event subscriber or a seed.
+    ///
+    /// The first backend set is no change and emits no events; a set that
+    /// starts in panic mode (every backend [`Initial::Unknown`](crate::health::Initial),
+    /// say) shows it in [`Balancer::health_status`].
     pub fn builder(algorithm: A, backends: Vec<Backend>) -> Builder<A> {
         Builder {
             algorithm,

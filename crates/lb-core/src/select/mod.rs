@@ -64,7 +64,7 @@ pub use ring::{Ring, RingSelector};
 pub use round_robin::{RoundRobin, RoundRobinSelector};
 pub use smooth_wrr::{SmoothWeightedRoundRobin, SmoothWeightedRoundRobinSelector};
 
-/// The names [`Policy`](crate::Policy) accepts, one per algorithm, in the
+/// The names [`Policy`] accepts, one per algorithm, in the
 /// order of the table above.
 pub const NAMES: [&str; 11] = [
     "round-robin",
