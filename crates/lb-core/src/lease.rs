@@ -57,9 +57,9 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Counts a new request on `index` and returns its guard.
-    pub(crate) fn begin(snapshot: Arc<Snapshot>, index: usize, started: Instant) -> Self {
-        snapshot.loads().begin(index);
+    /// The guard of a request already counted on `index` with
+    /// [`LoadTable::begin`](crate::LoadTable::begin).
+    pub(crate) fn counted(snapshot: Arc<Snapshot>, index: usize, started: Instant) -> Self {
         Self {
             snapshot,
             index,

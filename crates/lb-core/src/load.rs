@@ -45,6 +45,12 @@ impl BackendLoad {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// In flight, read in the sequentially consistent order that pairs with
+    /// [`LoadTable::begin`] (drain against pick).
+    pub(crate) fn in_flight_seq_cst(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
     /// Leases finished with [`Outcome::Success`](crate::Outcome::Success).
     #[must_use]
     pub fn successes(&self) -> u64 {
@@ -209,7 +215,7 @@ impl LoadTable {
     ) {
         let state = &self.states[index];
         let load = &state.load;
-        let before = load.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let before = load.in_flight.fetch_sub(1, Ordering::SeqCst);
         debug_assert!(before > 0, "LoadTable::end without a matching begin");
         self.shared.total.fetch_sub(1, Ordering::Relaxed);
         let counter = match outcome {
@@ -219,8 +225,8 @@ impl LoadTable {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let (monitor, clock) = (&self.shared.monitor, &self.shared.clock);
-        if let Some(now) = now {
-            let ns = clock.nanos(now);
+        let ns = now.map(|now| clock.nanos(now));
+        if let Some(ns) = ns {
             monitor.tick(ns, clock);
             if let Some(rtt) = latency {
                 load.ewma
@@ -228,7 +234,19 @@ impl LoadTable {
             }
             monitor.record_outcome(state, outcome, ns, clock);
         }
-        monitor.lease_ended(state, before.saturating_sub(1), clock);
+        monitor.lease_ended(state, before.saturating_sub(1), ns, clock);
+    }
+
+    /// Takes back a [`LoadTable::begin`] that did not become a lease (the
+    /// backend turned out to be draining): no outcome is counted.
+    pub(crate) fn unbegin(&self, index: usize) {
+        let state = &self.states[index];
+        let before = state.load.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.shared.total.fetch_sub(1, Ordering::Relaxed);
+        let clock = &self.shared.clock;
+        self.shared
+            .monitor
+            .lease_ended(state, before.saturating_sub(1), None, clock);
     }
 
     /// Records a latency sample for `index` observed at `now`: a sample above

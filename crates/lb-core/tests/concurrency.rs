@@ -45,7 +45,12 @@ fn counts_survive_concurrent_updates() {
                     let mut held = Vec::new();
                     for k in 0..20_000_u64 {
                         let req = Request::new().with_key_hash(k * 3 + t);
-                        held.push(lb.pick(&req, now).expect("all eligible"));
+                        // A pick racing two updates may find its choices
+                        // drained under it twice and give up: rare, allowed.
+                        let Some(lease) = lb.pick(&req, now) else {
+                            continue;
+                        };
+                        held.push(lease);
                         if held.len() == 16 {
                             for (j, lease) in held.drain(..).enumerate() {
                                 if j % 2 == 0 {

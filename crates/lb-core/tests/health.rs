@@ -381,3 +381,170 @@ fn least_conn_honours_slow_start_through_the_weight() {
     assert_eq!(in_flight, [40, 40, 10], "{in_flight:?}");
     drop(held);
 }
+
+#[test]
+fn unknown_backends_are_not_panic_candidates() {
+    // Default panic threshold: backends waiting for their first check are
+    // neither picked (not even in panic) nor counted, so no panic at all.
+    let active = ActiveCheck::default().with_initial(Initial::Unknown);
+    let (lb, events) = balancer(RoundRobin, 3, HealthConfig::default().with_active(active));
+    let t = Instant::now();
+    assert!(lb.pick(&Request::new(), t).is_none());
+    let status = lb.health_status();
+    assert!(!status.panic);
+    assert_eq!((status.available, status.candidates), (0, 0));
+    lb.report_check(id(1), true, t);
+    assert_eq!(take(&events), [EventKind::Healthy { backend: id(1) }]);
+    assert_eq!(spread(&lb, 9, t), [0, 9, 0]);
+    // One failed first check: 1 of 2 candidates available is not below 50 %.
+    lb.report_check(id(0), false, t);
+    assert_eq!(take(&events), [EventKind::Unhealthy { backend: id(0) }]);
+    assert!(!lb.health_status().panic);
+    assert!(lb.snapshot().health(2).is_pending());
+}
+
+#[test]
+fn a_removed_backend_drains_and_reports_when_its_last_lease_ends() {
+    let (lb, events) = balancer(RoundRobin, 3, HealthConfig::default());
+    let t = Instant::now();
+    let lease = lb
+        .pick_filtered(&Request::new(), t, |b| b.id() == id(2))
+        .expect("eligible");
+    lb.update(vec![backend(0), backend(1)], t).expect("valid");
+    assert_eq!(
+        take(&events),
+        [EventKind::Removed {
+            backend: id(2),
+            in_flight: 1
+        }]
+    );
+    let end = t + Duration::from_secs(10);
+    lease.finish(Outcome::Success, end);
+    assert_eq!(
+        lb_events_at(&events),
+        [(EventKind::Drained { backend: id(2) }, end)]
+    );
+    // Removing an idle backend reports it drained at once; adding it back
+    // enables it.
+    lb.update(vec![backend(0)], end).expect("valid");
+    assert_eq!(
+        take(&events),
+        [
+            EventKind::Removed {
+                backend: id(1),
+                in_flight: 0
+            },
+            EventKind::Drained { backend: id(1) }
+        ]
+    );
+    lb.update(vec![backend(0), backend(2)], end).expect("valid");
+    assert_eq!(take(&events), [EventKind::Added { backend: id(2) }]);
+    assert_eq!(spread(&lb, 10, end), [5, 5]);
+}
+
+#[test]
+fn an_update_after_ejections_ended_sees_them_ended() {
+    let outlier = OutlierDetection::default()
+        .with_consecutive_failures(1)
+        .with_max_ejection_percent(50)
+        .expect("valid");
+    let (lb, events) = balancer(RoundRobin, 4, HealthConfig::default().with_outlier(outlier));
+    let t = Instant::now();
+    fail(&lb, 0, 1, t);
+    fail(&lb, 1, 1, t);
+    take(&events);
+    // 60 s later both ejections (30 s) are over: the update must not think
+    // only 1 of 3 is available and enter panic.
+    let later = t + Duration::from_secs(60);
+    lb.update(vec![backend(0), backend(1), backend(2)], later)
+        .expect("valid");
+    let kinds = take(&events);
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| matches!(k, EventKind::PanicEntered { .. })),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| matches!(k, EventKind::Returned { .. }))
+            .count(),
+        2
+    );
+    assert_eq!(lb.health_status().panic_entered, 0);
+}
+
+#[test]
+fn a_drain_racing_a_pick_never_leaves_a_lease_on_a_drained_backend() {
+    // The filter drains backend 0 on its last call, after the selector
+    // chose it and before the lease is counted: the pick must move on.
+    let (lb, events) = balancer(RoundRobin, 2, HealthConfig::default());
+    let lb = Arc::new(lb);
+    let t = Instant::now();
+    let calls = std::cell::Cell::new(0);
+    let filter = |i: usize| {
+        calls.set(calls.get() + 1);
+        if i == 0 && calls.get() == 2 {
+            lb.drain(id(0), t);
+        }
+        true
+    };
+    let lease = lb
+        .pick_eligible(&Request::new(), t, &filter)
+        .expect("b1 is left");
+    assert_eq!(lease.backend().id(), id(1));
+    assert_eq!(lb.snapshot().loads().get(0).in_flight(), 0);
+    assert_eq!(
+        take(&events),
+        [
+            EventKind::Draining {
+                backend: id(0),
+                in_flight: 0
+            },
+            EventKind::Drained { backend: id(0) }
+        ]
+    );
+}
+
+#[test]
+fn the_event_sink_may_read_health_on_every_event() {
+    use std::sync::OnceLock;
+    use std::sync::mpsc;
+    type Lb = Balancer<RoundRobin>;
+    let cell: Arc<OnceLock<std::sync::Weak<Lb>>> = Arc::default();
+    let seen = Arc::clone(&cell);
+    let outlier = OutlierDetection::default().with_consecutive_failures(1);
+    let lb = Arc::new(
+        Balancer::builder(RoundRobin, set(2))
+            .health(HealthConfig::default().with_outlier(outlier))
+            .events(move |e| {
+                if let Some(lb) = seen.get().and_then(std::sync::Weak::upgrade) {
+                    let snap = lb.snapshot();
+                    for i in 0..snap.backends().len() {
+                        let h = snap.health(i);
+                        let _ = (h.verdict(), h.times_ejected(), e.kind.backend());
+                    }
+                }
+            })
+            .build()
+            .expect("valid"),
+    );
+    cell.set(Arc::downgrade(&lb)).expect("set once");
+    let (done, finished) = mpsc::channel();
+    let worker = {
+        let lb = Arc::clone(&lb);
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            fail(&lb, 0, 1, t); // Ejected
+            lb.report_check(id(1), false, t); // below fall: no event
+            drop(lb.pick(&Request::new(), t + Duration::from_secs(31))); // Returned
+            lb.drain(id(1), t + Duration::from_secs(31)); // Draining, Drained
+            done.send(()).expect("main thread waits");
+        })
+    };
+    finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no deadlock in the event sink");
+    worker.join().expect("worker");
+}

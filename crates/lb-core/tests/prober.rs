@@ -196,3 +196,98 @@ async fn the_prober_follows_updates() {
     assert_eq!(probe.times(set[1].id()).len(), 4); // 0, 1, 2, 3 s
     assert_eq!(probe.times(set[2].id()).len(), 2); // 2, 3 s
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_backend_delays_no_other_check() {
+    let set = backends(2);
+    let lb = Arc::new(Balancer::new(RoundRobin, set.clone()).expect("valid"));
+    let probe = Arc::new(Recorder {
+        slow: vec![set[0].id()],
+        ..Recorder::default()
+    });
+    // Jitter up to 0.5 s plus a 1 s timeout exceed the 1 s interval.
+    let config = ProbeConfig::default()
+        .with_timing(Duration::from_secs(1), Duration::from_secs(1))
+        .expect("valid")
+        .with_jitter(0.5)
+        .expect("valid")
+        .with_seed(4);
+    let prober = Prober::spawn(Arc::clone(&lb), Arc::clone(&probe), config);
+    tokio::time::sleep(Duration::from_millis(19_900)).await;
+    prober.shutdown().await;
+    let healthy = probe.times(set[1].id());
+    assert_eq!(healthy.len(), 20, "one check per interval: {healthy:?}");
+    for (round, t) in healthy.iter().enumerate() {
+        let offset = t.as_secs_f64() - round as f64;
+        assert!((0.0..0.5).contains(&offset), "round {round}: {t:?}");
+    }
+    // The hanging backend is not checked again while its check runs.
+    let hanging = probe.times(set[0].id());
+    assert!(hanging.len() <= 10, "{hanging:?}");
+}
+
+struct Panicky;
+
+impl Probe for Panicky {
+    async fn check(&self, backend: &Backend) -> Result<(), ProbeError> {
+        assert!(backend.name() != "q0", "probe bug");
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_probe_is_a_failed_check() {
+    let set = backends(2);
+    let health = HealthConfig::default()
+        .with_active(ActiveCheck::default().with_thresholds(1, 2).expect("valid"));
+    let lb = Arc::new(
+        Balancer::builder(RoundRobin, set)
+            .health(health)
+            .build()
+            .expect("valid"),
+    );
+    let prober = Prober::spawn(Arc::clone(&lb), Arc::new(Panicky), config(0.0));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    prober.shutdown().await;
+    let snap = lb.snapshot();
+    assert!(!snap.health(0).is_available(), "two panics = two failures");
+    assert!(snap.health(1).is_available());
+}
+
+/// Blocks its worker thread for a while (synchronous work), then passes.
+struct Blocking;
+
+impl Probe for Blocking {
+    async fn check(&self, _: &Backend) -> Result<(), ProbeError> {
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_reported_after_shutdown_returns() {
+    let set = backends(1);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let health = HealthConfig::default()
+        .with_active(ActiveCheck::default().with_initial(lb_core::health::Initial::Unknown));
+    let lb = Arc::new(
+        Balancer::builder(RoundRobin, set)
+            .health(health)
+            .events(move |e| sink.lock().expect("events").push(e.kind.clone()))
+            .build()
+            .expect("valid"),
+    );
+    let config = ProbeConfig::default()
+        .with_timing(Duration::from_secs(5), Duration::from_secs(2))
+        .expect("valid")
+        .with_jitter(0.0)
+        .expect("valid");
+    let prober = Prober::spawn(Arc::clone(&lb), Arc::new(Blocking), config);
+    // The first check starts at once and blocks its worker for 300 ms.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    prober.shutdown().await;
+    let at_shutdown = events.lock().expect("events").len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(events.lock().expect("events").len(), at_shutdown);
+}

@@ -227,21 +227,45 @@ impl<A: Algorithm> Balancer<A> {
                 }
             }
         }
-        // A selector from outside this crate could misbehave; never hand out
-        // an out-of-range or ineligible backend.
-        if index >= snapshot.backends.len() || !allowed.is_eligible(index) {
-            debug_assert!(false, "selector returned ineligible index {index}");
-            return None;
+        // Health may change between the choice and the count (a drain, an
+        // update draining a removed backend, an ejection): count, then check
+        // again; a drain either saw the count (and waits for the lease) or
+        // has already reported the backend drained. On a change, take the
+        // count back and choose once more without that backend.
+        let mut excluded = None;
+        loop {
+            // A selector from outside this crate could misbehave; never hand
+            // out an out-of-range backend.
+            if index >= snapshot.backends.len() {
+                debug_assert!(false, "selector returned index {index} out of range");
+                return None;
+            }
+            if allowed.is_eligible(index) {
+                snapshot.loads.begin(index);
+                if !snapshot.is_draining(index) {
+                    break;
+                }
+                snapshot.loads.unbegin(index);
+            }
+            if excluded.is_some() {
+                return None;
+            }
+            excluded = Some(index);
+            let others = |i: usize| Some(i) != excluded && allowed.is_eligible(i);
+            index = current.selector.select(request, &others, &loads)?;
         }
-        Some(Lease::begin(Arc::clone(snapshot), index, now))
+        Some(Lease::counted(Arc::clone(snapshot), index, now))
     }
 
     /// Replaces the backend set at `now`. Picks running meanwhile use the
     /// old or the new set, never a mix. Backends with the same id in both keep
     /// their counters and health; so does a backend removed and added back
-    /// while leases on it are still open. A removed backend drains: its open
-    /// leases finish normally. New backends enter slow start, if configured.
-    /// Emits `Added` / `Removed` events. Returns the new version.
+    /// while leases on it are still open (it is no longer draining, but an
+    /// ejection it still serves stands, even past the ejection cap, as in
+    /// Envoy, which also enforces the cap only when ejecting). A removed
+    /// backend drains: its open leases finish normally and `Drained` follows
+    /// the last. New backends enter slow start, if configured. Emits
+    /// `Added` / `Removed` events. Returns the new version.
     ///
     /// # Errors
     ///
@@ -255,6 +279,10 @@ impl<A: Algorithm> Balancer<A> {
         let old = self.current.load_full();
         let old = &old.snapshot;
         let shared = Arc::clone(old.loads.shared());
+        // End the ejections that are over first, so that panic mode is
+        // computed from the state as of `now`.
+        let ns = shared.clock.nanos(now);
+        shared.monitor.tick(ns, &shared.clock);
         let mut added = Vec::new();
         let loads = LoadTable::build(&backends, Arc::clone(&shared), |i| {
             let id = backends[i].id();
@@ -284,7 +312,6 @@ impl<A: Algorithm> Balancer<A> {
         retired.retain(|_, state| state.strong_count() > 0);
         let members = next.snapshot.loads.states().to_vec();
         self.current.store(Arc::new(next));
-        let ns = shared.clock.nanos(now);
         shared
             .monitor
             .set_members(members, &added, &removed, ns, &shared.clock, true);

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::backend::{Backend, BackendId};
-use crate::health::{BackendHealth, DRAINING};
+use crate::health::{BackendHealth, DRAINING, PENDING};
 use crate::load::LoadTable;
 
 /// One version of the backend set: the backends, their load and health
@@ -55,14 +55,22 @@ impl Snapshot {
 
     /// Whether health lets backend `index` take a new request: available
     /// (healthy, not ejected, not draining), or in panic mode merely not
-    /// draining. The one place the health filter is derived.
+    /// draining and not waiting for its first check. The one place the
+    /// health filter is derived.
     #[inline]
     pub(crate) fn health_allows(&self, index: usize, panic: bool) -> bool {
         let flags = self.loads.health(index).flags();
         if panic {
-            flags & DRAINING == 0
+            flags & (DRAINING | PENDING) == 0
         } else {
             flags == 0
         }
+    }
+
+    /// Whether backend `index` is draining (checked again once a pick has
+    /// counted its lease, so a concurrent drain cannot miss it).
+    #[inline]
+    pub(crate) fn is_draining(&self, index: usize) -> bool {
+        self.loads.health(index).flags() & DRAINING != 0
     }
 }

@@ -11,8 +11,13 @@ use crate::health::outlier::OutlierState;
 pub(crate) const DOWN: u8 = 1;
 /// Passive outlier detection ejected it.
 pub(crate) const EJECTED: u8 = 2;
-/// Administratively draining.
+/// Draining: set by an administrator, or by an update that removed it.
 pub(crate) const DRAINING: u8 = 4;
+/// Set with [`DRAINING`] once the drain has been reported complete.
+pub(crate) const DRAINED: u8 = 8;
+/// Started [`Initial::Unknown`] and not checked yet: not available, not a
+/// candidate for panic mode either (Envoy's `ignore_new_hosts_until_first_hc`).
+pub(crate) const PENDING: u8 = 16;
 
 /// `ramp_since` when no slow start is running.
 pub(crate) const NO_RAMP: u64 = u64::MAX;
@@ -43,7 +48,7 @@ impl BackendHealth {
     pub(crate) fn new(initial: Initial) -> Self {
         let flags = match initial {
             Initial::Healthy => 0,
-            Initial::Unknown => DOWN,
+            Initial::Unknown => PENDING,
         };
         Self {
             flags: AtomicU8::new(flags),
@@ -56,17 +61,20 @@ impl BackendHealth {
         }
     }
 
+    // Flags are sequentially consistent: a pick counts its lease and then
+    // reads them, a drain sets them and then reads the in-flight count, and
+    // one of the two must see the other.
     #[inline]
     pub(crate) fn flags(&self) -> u8 {
-        self.flags.load(Ordering::Acquire)
+        self.flags.load(Ordering::SeqCst)
     }
 
     pub(crate) fn set(&self, flag: u8) {
-        self.flags.fetch_or(flag, Ordering::AcqRel);
+        self.flags.fetch_or(flag, Ordering::SeqCst);
     }
 
     pub(crate) fn clear(&self, flag: u8) {
-        self.flags.fetch_and(!flag, Ordering::AcqRel);
+        self.flags.fetch_and(!flag, Ordering::SeqCst);
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Machine> {
@@ -75,8 +83,8 @@ impl BackendHealth {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether it may take new requests outside panic mode: healthy, not
-    /// ejected, not draining.
+    /// Whether it may take new requests outside panic mode: checked healthy
+    /// (or started healthy), not ejected, not draining.
     #[must_use]
     pub fn is_available(&self) -> bool {
         self.flags() == 0
@@ -94,6 +102,13 @@ impl BackendHealth {
         self.flags() & EJECTED != 0
     }
 
+    /// Whether it waits for its first active check (started
+    /// [`Initial::Unknown`]): no picks, even in panic mode.
+    #[must_use]
+    pub fn is_pending(&self) -> bool {
+        self.flags() & PENDING != 0
+    }
+
     /// Whether it is draining (no new picks, even in panic mode).
     #[must_use]
     pub fn is_draining(&self) -> bool {
@@ -106,7 +121,8 @@ impl BackendHealth {
         self.lock().outlier.times_ejected()
     }
 
-    /// Failures in a row since its last success.
+    /// Failures in a row since its last success (saturating; it wraps to 0
+    /// only after 2^32 failures in a row).
     #[must_use]
     pub fn consecutive_failures(&self) -> u32 {
         self.failures.load(Ordering::Relaxed)

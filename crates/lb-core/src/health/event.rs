@@ -55,7 +55,10 @@ pub enum EventKind {
         /// Leases still open on it.
         in_flight: usize,
     },
-    /// A draining backend's last lease ended.
+    /// A draining backend's last lease ended (the event's time is when that
+    /// lease was finished; for a lease dropped unfinished, which carries no
+    /// time, the latest time the balancer was given by a drain, check,
+    /// update or ejection).
     Drained {
         /// The backend.
         backend: BackendId,
@@ -65,12 +68,13 @@ pub enum EventKind {
         /// The backend.
         backend: BackendId,
     },
-    /// An update added the backend.
+    /// An update added the backend (one added back is no longer draining).
     Added {
         /// The backend.
         backend: BackendId,
     },
-    /// An update removed the backend; its open leases finish (it drains).
+    /// An update removed the backend; it drains: its open leases finish, and
+    /// `Drained` follows the last (at once if none is open).
     Removed {
         /// The backend.
         backend: BackendId,
@@ -78,18 +82,20 @@ pub enum EventKind {
         in_flight: usize,
     },
     /// Too few backends are available: picks now spread over every
-    /// non-draining backend, available or not (Envoy's panic mode).
+    /// candidate (not draining, not waiting for a first check), available or
+    /// not (Envoy's panic mode).
     PanicEntered {
         /// Available backends.
         available: usize,
-        /// Non-draining backends.
+        /// Candidates: backends neither draining nor waiting for a first
+        /// check.
         candidates: usize,
     },
     /// Enough backends are available again.
     PanicLeft {
         /// Available backends.
         available: usize,
-        /// Non-draining backends.
+        /// Candidates.
         candidates: usize,
     },
 }

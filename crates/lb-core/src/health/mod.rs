@@ -10,16 +10,17 @@
 //!   and a cap on the share ejected at once;
 //! - **administration**: [`Balancer::drain`](crate::Balancer::drain) and
 //!   [`Balancer::enable`](crate::Balancer::enable), and set updates (a
-//!   removed backend drains: its open leases finish).
+//!   removed backend drains: its open leases finish, then `Drained`; one
+//!   added back is enabled).
 //!
 //! and shaping the picks in two ways:
 //!
 //! - **eligibility**: a backend is available when healthy, not ejected and
 //!   not draining. The balancer derives its eligibility filter from this in
-//!   one place. When fewer than `panic_threshold` of the non-draining
-//!   backends are available, the balancer enters **panic mode** (Envoy) and
-//!   spreads picks over every non-draining backend rather than crushing the
-//!   few left;
+//!   one place. When fewer than `panic_threshold` of the candidates
+//!   (backends neither draining nor waiting for their first check) are
+//!   available, the balancer enters **panic mode** (Envoy) and spreads picks
+//!   over every candidate rather than crushing the few left;
 //! - **slow start** ([`SlowStart`]): a backend that recovers, returns from
 //!   ejection, is enabled or is added ramps its weight up over a window.
 //!
@@ -42,7 +43,7 @@ mod slow_start;
 
 pub use active::{ActiveCheck, Initial, Verdict};
 pub use backend::BackendHealth;
-pub(crate) use backend::DRAINING;
+pub(crate) use backend::{DRAINING, PENDING};
 pub use event::{EventKind, EventSink, HealthEvent};
 pub use monitor::HealthStatus;
 pub use outlier::OutlierDetection;

@@ -8,12 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::Outcome;
 use crate::health::active::Verdict;
-use crate::health::backend::{DOWN, DRAINING, EJECTED, NO_RAMP};
+use crate::health::backend::{DOWN, DRAINED, DRAINING, EJECTED, NO_RAMP, PENDING};
 use crate::health::{EventKind, EventSink, HealthConfig, HealthEvent};
 use crate::state::{BackendState, Clock};
-
-/// Set with [`DRAINING`] once the drain has been reported complete.
-const DRAINED: u8 = 8;
 
 /// A summary of the balancer's health, for dashboards and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,7 +18,8 @@ const DRAINED: u8 = 8;
 pub struct HealthStatus {
     /// Backends in the current set.
     pub members: usize,
-    /// Members not draining.
+    /// Members neither draining nor waiting for their first check: the
+    /// denominator of the panic threshold.
     pub candidates: usize,
     /// Members available (healthy, not ejected, not draining).
     pub available: usize,
@@ -115,18 +113,24 @@ impl Monitor {
             if state.health.flags() & EJECTED == 0 {
                 continue;
             }
-            let mut machine = state.health.lock();
-            let Some(until) = machine.outlier.ejected_until() else {
-                continue;
+            let released = {
+                let mut machine = state.health.lock();
+                match machine.outlier.ejected_until() {
+                    Some(until) if until <= now => {
+                        machine.outlier.release(until);
+                        Some(until)
+                    }
+                    _ => None,
+                }
             };
-            if until > now {
-                continue;
+            // The machine lock is released before the event: a subscriber
+            // may read the backend's health.
+            if let Some(until) = released {
+                state.health.clear(EJECTED);
+                state.health.failures.store(0, Ordering::Relaxed);
+                self.start_ramp(state, until);
+                self.emit(clock, until, EventKind::Returned { backend: state.id });
             }
-            machine.outlier.release(until);
-            state.health.clear(EJECTED);
-            state.health.failures.store(0, Ordering::Relaxed);
-            self.start_ramp(state, until);
-            self.emit(clock, until, EventKind::Returned { backend: state.id });
         }
         self.refresh(&mut members, now, clock);
     }
@@ -142,10 +146,7 @@ impl Monitor {
             .unwrap_or(u64::MAX);
         self.next_expiry.store(next, Ordering::Release);
         let status = Self::count(&members.states);
-        let threshold = self.config.panic_threshold();
-        let panic = threshold > 0.0
-            && status.candidates > 0
-            && (status.available as f64) < threshold * status.candidates as f64;
+        let panic = self.should_panic(&status);
         if panic != self.panic.load(Ordering::Acquire) {
             self.panic.store(panic, Ordering::Release);
             let (available, candidates) = (status.available, status.candidates);
@@ -172,8 +173,8 @@ impl Monitor {
         };
         for s in states {
             let flags = s.health.flags();
-            status.candidates += usize::from(flags & DRAINING == 0);
-            status.available += usize::from(flags & (DOWN | EJECTED | DRAINING) == 0);
+            status.candidates += usize::from(flags & (DRAINING | PENDING) == 0);
+            status.available += usize::from(flags == 0);
             status.ejected += usize::from(flags & EJECTED != 0);
         }
         status
@@ -210,7 +211,10 @@ impl Monitor {
     }
 
     /// Replaces the member set: `added` are new to it, `removed` left it.
-    /// Emits `Added` / `Removed`, starts slow start for the added.
+    /// Emits `Added` / `Removed`; the added start slow start (and a backend
+    /// added back is no longer draining), the removed drain (`Drained` at
+    /// once if nothing is in flight). `announce` is false for the first set,
+    /// which is no change.
     pub(crate) fn set_members(
         &self,
         states: Vec<Arc<BackendState>>,
@@ -223,33 +227,41 @@ impl Monitor {
         let mut members = self.members();
         self.latest.fetch_max(now, Ordering::Relaxed);
         members.states = states;
-        if announce {
-            for state in added {
-                self.start_ramp(state, now);
-                self.emit(clock, now, EventKind::Added { backend: state.id });
-            }
-            for state in removed {
-                self.emit(
-                    clock,
-                    now,
-                    EventKind::Removed {
-                        backend: state.id,
-                        in_flight: state.load.in_flight(),
-                    },
-                );
-            }
-        }
-        if announce {
-            self.refresh(&mut members, now, clock);
-        } else {
-            // The first set: compute panic mode silently (no change happened).
+        if !announce {
             let status = Self::count(&members.states);
-            let t = self.config.panic_threshold();
-            let panic = t > 0.0
-                && status.candidates > 0
-                && (status.available as f64) < t * status.candidates as f64;
-            self.panic.store(panic, Ordering::Release);
+            self.panic
+                .store(self.should_panic(&status), Ordering::Release);
+            return;
         }
+        for state in added {
+            state.health.clear(DRAINING | DRAINED);
+            self.start_ramp(state, now);
+            self.emit(clock, now, EventKind::Added { backend: state.id });
+        }
+        for state in removed {
+            state.health.set(DRAINING);
+            let in_flight = state.load.in_flight_seq_cst();
+            self.emit(
+                clock,
+                now,
+                EventKind::Removed {
+                    backend: state.id,
+                    in_flight,
+                },
+            );
+            if in_flight == 0 && state.health.flags() & DRAINED == 0 {
+                state.health.set(DRAINED);
+                self.emit(clock, now, EventKind::Drained { backend: state.id });
+            }
+        }
+        self.refresh(&mut members, now, clock);
+    }
+
+    fn should_panic(&self, status: &HealthStatus) -> bool {
+        let threshold = self.config.panic_threshold();
+        threshold > 0.0
+            && status.candidates > 0
+            && (status.available as f64) < threshold * status.candidates as f64
     }
 
     /// An active check result for `state` at `now`.
@@ -267,6 +279,7 @@ impl Monitor {
         let Some((before, verdict)) = changed else {
             return;
         };
+        state.health.clear(PENDING);
         let kind = if verdict == Verdict::Healthy {
             state.health.clear(DOWN);
             if before == Verdict::Unhealthy || before == Verdict::Unknown {
@@ -298,7 +311,11 @@ impl Monitor {
             }
             Outcome::Cancelled => {}
             Outcome::Failure => {
-                let failures = state.health.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                let failures = state
+                    .health
+                    .failures
+                    .fetch_add(1, Ordering::Relaxed)
+                    .saturating_add(1);
                 if threshold != 0 && failures >= threshold && state.health.flags() & EJECTED == 0 {
                     self.try_eject(state, now, clock);
                 }
@@ -346,21 +363,28 @@ impl Monitor {
         self.refresh(&mut members, now, clock);
     }
 
-    /// A lease on `state` ended, leaving `in_flight` open.
+    /// A lease on `state` ended at `at` (or, for a lease dropped without a
+    /// time, at the latest time reported), leaving `in_flight` open.
     #[inline]
-    pub(crate) fn lease_ended(&self, state: &BackendState, in_flight: usize, clock: &Clock) {
+    pub(crate) fn lease_ended(
+        &self,
+        state: &BackendState,
+        in_flight: usize,
+        at: Option<u64>,
+        clock: &Clock,
+    ) {
         if in_flight == 0 && state.health.flags() & (DRAINING | DRAINED) == DRAINING {
-            self.report_drained(state, clock);
+            self.report_drained(state, at, clock);
         }
     }
 
     #[cold]
-    fn report_drained(&self, state: &BackendState, clock: &Clock) {
+    fn report_drained(&self, state: &BackendState, at: Option<u64>, clock: &Clock) {
         let _members = self.members();
         let flags = state.health.flags();
-        if flags & (DRAINING | DRAINED) == DRAINING && state.load.in_flight() == 0 {
+        if flags & (DRAINING | DRAINED) == DRAINING && state.load.in_flight_seq_cst() == 0 {
             state.health.set(DRAINED);
-            let at = self.latest.load(Ordering::Relaxed);
+            let at = at.unwrap_or_else(|| self.latest.load(Ordering::Relaxed));
             self.emit(clock, at, EventKind::Drained { backend: state.id });
         }
     }
@@ -373,7 +397,7 @@ impl Monitor {
             return false;
         }
         state.health.set(DRAINING);
-        let in_flight = state.load.in_flight();
+        let in_flight = state.load.in_flight_seq_cst();
         self.emit(
             clock,
             now,

@@ -5,19 +5,23 @@
 //! updates are followed), each after a random delay of up to
 //! `jitter × interval` (so a fleet of proxies does not probe in lockstep),
 //! bounded by `timeout`, and reports the result with
-//! [`Balancer::report_check`], where the rise/fall thresholds decide. The
-//! TCP-connect probe comes with `lb-l4`, the HTTP probe with `lb-l7`.
-//! Shutting the prober down aborts the checks in flight.
+//! [`Balancer::report_check`], where the rise/fall thresholds decide. Checks
+//! run independently: a backend that hangs until the timeout delays nobody
+//! else's checks (its own next check waits for its current one). A probe that
+//! panics counts as a failed check. The TCP-connect probe comes with `lb-l4`,
+//! the HTTP probe with `lb-l7`. Shutting the prober down aborts the checks in
+//! flight and waits for them.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{self, JoinHandle, JoinSet};
 use tokio::time::MissedTickBehavior;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendId};
 use crate::balancer::Balancer;
 use crate::error::Error;
 use crate::rng::Rng;
@@ -155,38 +159,55 @@ async fn run<A, P>(
     let rng = config.seed.map_or_else(Rng::from_entropy, Rng::seeded);
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Checks run independently: a slow one delays no other backend's next
+    // check, and a backend whose previous check is still running is skipped
+    // for the round (it is bounded by the timeout anyway).
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut busy: HashMap<task::Id, BackendId> = HashMap::new();
+    let mut checking: HashSet<BackendId> = HashSet::new();
     loop {
         tokio::select! {
             biased;
-            _ = stopped.changed() => return,
-            _ = ticker.tick() => {}
-        }
-        let mut round = JoinSet::new();
-        let snapshot = balancer.snapshot();
-        for backend in snapshot.backends() {
-            let backend = backend.clone();
-            let unit = (rng.next_u64() >> 11) as f64 / (1_u64 << 53) as f64;
-            let delay = config.interval.mul_f64(config.jitter * unit);
-            let (balancer, probe) = (Arc::clone(&balancer), Arc::clone(&probe));
-            round.spawn(async move {
-                tokio::time::sleep(delay).await;
-                let passed = matches!(
-                    tokio::time::timeout(config.timeout, probe.check(&backend)).await,
-                    Ok(Ok(()))
-                );
-                let now = tokio::time::Instant::now().into_std();
-                balancer.report_check(backend.id(), passed, now);
-            });
-        }
-        drop(snapshot);
-        loop {
-            tokio::select! {
-                biased;
-                _ = stopped.changed() => {
-                    round.abort_all();
-                    return;
+            _ = stopped.changed() => {
+                // Abort and wait: nothing reports after shutdown returns.
+                running.shutdown().await;
+                return;
+            }
+            Some(done) = running.join_next_with_id() => {
+                let (id, panicked) = match done {
+                    Ok((id, ())) => (id, false),
+                    Err(error) => (error.id(), error.is_panic()),
+                };
+                if let Some(backend) = busy.remove(&id) {
+                    checking.remove(&backend);
+                    if panicked {
+                        // A probe that panics is a failed check.
+                        let now = tokio::time::Instant::now().into_std();
+                        balancer.report_check(backend, false, now);
+                    }
                 }
-                joined = round.join_next() => if joined.is_none() { break },
+            }
+            _ = ticker.tick() => {
+                let snapshot = balancer.snapshot();
+                for backend in snapshot.backends() {
+                    if !checking.insert(backend.id()) {
+                        continue;
+                    }
+                    let unit = (rng.next_u64() >> 11) as f64 / (1_u64 << 53) as f64;
+                    let delay = config.interval.mul_f64(config.jitter * unit);
+                    let (balancer, probe) = (Arc::clone(&balancer), Arc::clone(&probe));
+                    let target = backend.clone();
+                    let handle = running.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let passed = matches!(
+                            tokio::time::timeout(config.timeout, probe.check(&target)).await,
+                            Ok(Ok(()))
+                        );
+                        let now = tokio::time::Instant::now().into_std();
+                        balancer.report_check(target.id(), passed, now);
+                    });
+                    busy.insert(handle.id(), backend.id());
+                }
             }
         }
     }
