@@ -548,3 +548,27 @@ fn the_event_sink_may_read_health_on_every_event() {
         .expect("no deadlock in the event sink");
     worker.join().expect("worker");
 }
+
+#[test]
+fn recovery_and_enable_restart_slow_start() {
+    let active = ActiveCheck::default().with_thresholds(1, 1).expect("valid");
+    let health = HealthConfig::default()
+        .with_active(active)
+        .with_slow_start(SlowStart::linear(Duration::from_secs(10)));
+    let (lb, _events) = balancer(RoundRobin, 3, health);
+    let t = Instant::now();
+    let factor = |i: usize, at: Instant| lb.snapshot().loads().view(at).weight_factor(i);
+    assert_eq!(factor(0, t), 1.0, "the first set does not ramp");
+    // Active-check recovery ramps.
+    lb.report_check(id(0), false, t);
+    lb.report_check(id(0), true, t + Duration::from_secs(1));
+    assert!((factor(0, t + Duration::from_secs(6)) - 0.5).abs() < 1e-9);
+    assert_eq!(factor(0, t + Duration::from_secs(11)), 1.0);
+    // So does enabling a drained backend.
+    lb.drain(id(1), t);
+    lb.enable(id(1), t + Duration::from_secs(2));
+    assert!((factor(1, t + Duration::from_secs(4)) - 0.2).abs() < 1e-9);
+    // A passing check of a healthy backend does not.
+    lb.report_check(id(2), true, t + Duration::from_secs(3));
+    assert_eq!(factor(2, t + Duration::from_secs(3)), 1.0);
+}
