@@ -4,7 +4,11 @@
 //!
 //! - [`core`]: balancing algorithms, leases and the backend model
 //!   (the `lb-core` crate).
+//! - [`l4`] (feature `l4`, default): the TCP forwarder, PROXY protocol and
+//!   TCP health probe (the `lb-l4` crate).
 
 #![forbid(unsafe_code)]
 
 pub use lb_core as core;
+#[cfg(feature = "l4")]
+pub use lb_l4 as l4;

@@ -1,0 +1,97 @@
+//! TCP proxy settings.
+
+use std::time::Duration;
+
+/// What the hash-based algorithms hash for a TCP connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum HashKey {
+    /// The client IP address: a client sticks to one backend (nginx
+    /// `hash $remote_addr`, HAProxy `balance source`).
+    #[default]
+    ClientIp,
+    /// Client address and port and the listener's address and port: each
+    /// connection placed on its own (a flow hash).
+    FourTuple,
+}
+
+/// Settings of a [`TcpProxy`](super::TcpProxy). Defaults: connect timeout
+/// 5 s (HAProxy's customary `timeout connect`), idle timeout 10 min (nginx
+/// `proxy_timeout`), 10 000 connections, 2 retries on another backend
+/// (3 tries, HAProxy's `retries 3` counts the same way), `TCP_NODELAY`,
+/// hash on the client IP, 30 s to drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpProxyConfig {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) retries: u32,
+    pub(crate) nodelay: bool,
+    pub(crate) hash_key: HashKey,
+    pub(crate) drain_timeout: Duration,
+}
+
+impl Default for TcpProxyConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(600),
+            max_connections: 10_000,
+            retries: 2,
+            nodelay: true,
+            hash_key: HashKey::ClientIp,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl TcpProxyConfig {
+    /// How long a backend connect may take before the next backend is tried.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may move no byte in either direction.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Most client connections at once; the excess is closed at once.
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Further backends tried when a connect fails (never the same one twice
+    /// for one client connection).
+    #[must_use]
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Whether to set `TCP_NODELAY` on both sockets.
+    #[must_use]
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.nodelay = nodelay;
+        self
+    }
+
+    /// What hash-based algorithms hash.
+    #[must_use]
+    pub fn hash_key(mut self, key: HashKey) -> Self {
+        self.hash_key = key;
+        self
+    }
+
+    /// How long a drain waits for open connections before cutting them.
+    #[must_use]
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+}

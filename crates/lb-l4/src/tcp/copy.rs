@@ -1,0 +1,171 @@
+//! Bidirectional copy that honours half-close and an idle timeout.
+//!
+//! Each direction reads until end of stream and then shuts down the write
+//! side of the other socket, so a client that half-closes after its request
+//! still receives the whole response (what `tokio::io::copy_bidirectional`
+//! does too). On top of it, the connection as a whole is idle only when
+//! neither direction has moved a byte for `idle_timeout` (a long upload with
+//! a silent server is not idle), as nginx's `proxy_timeout`.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+/// Bytes per read.
+const BUFFER: usize = 64 * 1024;
+
+/// How a copy ended.
+#[derive(Debug)]
+pub(crate) enum End {
+    /// Both directions reached end of stream.
+    Done,
+    /// Nothing moved for the idle timeout.
+    Idle,
+    /// Reading from or writing to the client failed.
+    Client,
+    /// Reading from or writing to the backend failed.
+    Backend,
+}
+
+/// Bytes moved in each direction.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Moved {
+    pub(crate) up: u64,
+    pub(crate) down: u64,
+}
+
+/// Which side an I/O error came from.
+#[derive(Clone, Copy)]
+enum Side {
+    Client,
+    Backend,
+}
+
+/// Copies `from` → `to` until end of stream (then shuts `to` down for
+/// writing), noting activity in `last` (milliseconds since `start`).
+async fn pump<R, W>(
+    mut from: R,
+    mut to: W,
+    from_side: Side,
+    last: &AtomicU64,
+    start: Instant,
+    moved: &AtomicU64,
+) -> Result<(), (Side, io::Error)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let to_side = match from_side {
+        Side::Client => Side::Backend,
+        Side::Backend => Side::Client,
+    };
+    let mut buf = vec![0_u8; BUFFER];
+    loop {
+        let n = from.read(&mut buf).await.map_err(|e| (from_side, e))?;
+        if n == 0 {
+            // Half-close: pass the end of stream on, keep the other way open.
+            to.shutdown().await.map_err(|e| (to_side, e))?;
+            return Ok(());
+        }
+        to.write_all(&buf[..n]).await.map_err(|e| (to_side, e))?;
+        moved.fetch_add(n as u64, Ordering::Relaxed);
+        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Copies between `client` and `backend` in both directions until both are
+/// done, one fails, or nothing moves for `idle`.
+pub(crate) async fn bidirectional<C, B>(client: C, backend: B, idle: Duration) -> (End, Moved)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let (client_read, client_write) = tokio::io::split(client);
+    let (backend_read, backend_write) = tokio::io::split(backend);
+    let start = Instant::now();
+    let last = AtomicU64::new(0);
+    let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+    let upstream = pump(client_read, backend_write, Side::Client, &last, start, &up);
+    let downstream = pump(
+        backend_read,
+        client_write,
+        Side::Backend,
+        &last,
+        start,
+        &down,
+    );
+    let both = async {
+        tokio::try_join!(upstream, downstream)?;
+        Ok::<(), (Side, io::Error)>(())
+    };
+    tokio::pin!(both);
+    let end = loop {
+        let idle_until = start + Duration::from_millis(last.load(Ordering::Relaxed)) + idle;
+        tokio::select! {
+            result = &mut both => break match result {
+                Ok(()) => End::Done,
+                Err((Side::Client, _)) => End::Client,
+                Err((Side::Backend, _)) => End::Backend,
+            },
+            () = tokio::time::sleep_until(idle_until) => {
+                let since = start + Duration::from_millis(last.load(Ordering::Relaxed));
+                if since.elapsed() >= idle {
+                    break End::Idle;
+                }
+            }
+        }
+    };
+    let moved = Moved {
+        up: up.load(Ordering::Relaxed),
+        down: down.load(Ordering::Relaxed),
+    };
+    (end, moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::duplex;
+
+    #[tokio::test]
+    async fn half_close_still_delivers_the_response() {
+        let (client, mut client_peer) = duplex(1024);
+        let (backend, mut backend_peer) = duplex(1024);
+        let copy = tokio::spawn(bidirectional(client, backend, Duration::from_secs(5)));
+        client_peer.write_all(b"request").await.expect("write");
+        client_peer.shutdown().await.expect("half-close");
+        let mut got = Vec::new();
+        backend_peer.read_to_end(&mut got).await.expect("read");
+        assert_eq!(got, b"request");
+        backend_peer.write_all(b"response").await.expect("write");
+        backend_peer.shutdown().await.expect("close");
+        let mut back = Vec::new();
+        client_peer.read_to_end(&mut back).await.expect("read");
+        assert_eq!(back, b"response");
+        let (end, moved) = copy.await.expect("task");
+        assert!(matches!(end, End::Done), "{end:?}");
+        assert_eq!(moved, Moved { up: 7, down: 8 });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_only_when_both_directions_are_quiet() {
+        let (client, mut client_peer) = duplex(1024);
+        let (backend, mut backend_peer) = duplex(1024);
+        let copy = tokio::spawn(bidirectional(client, backend, Duration::from_secs(10)));
+        // An upload trickling every 6 s keeps it alive past 10 s...
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            client_peer.write_all(b"x").await.expect("write");
+            let mut one = [0_u8; 1];
+            backend_peer.read_exact(&mut one).await.expect("read");
+        }
+        assert!(!copy.is_finished());
+        // ...and 10 s of silence ends it.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let (end, _) = copy.await.expect("task");
+        assert!(matches!(end, End::Idle), "{end:?}");
+    }
+}

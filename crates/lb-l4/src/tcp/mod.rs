@@ -1,0 +1,10 @@
+//! The TCP forwarder: accept, pick a backend, connect (with retries on other
+//! backends), copy both ways with half-close and an idle timeout, and feed
+//! the outcome back to the balancer's health model.
+
+mod config;
+mod copy;
+mod proxy;
+
+pub use config::{HashKey, TcpProxyConfig};
+pub use proxy::{DrainReport, TcpProxy, TcpStats};

@@ -1,0 +1,251 @@
+//! The TCP proxy: accept loop, per-connection task, drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lb_core::{Algorithm, BackendId, Balancer, Lease, Outcome, Request};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::tcp::config::{HashKey, TcpProxyConfig};
+use crate::tcp::copy::{End, bidirectional};
+
+/// Counters of a [`TcpProxy`], readable while it runs.
+#[derive(Debug, Default)]
+pub struct TcpStats {
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    no_backend: AtomicU64,
+    connect_failures: AtomicU64,
+    completed: AtomicU64,
+    active: AtomicUsize,
+    bytes_up: AtomicU64,
+    bytes_down: AtomicU64,
+}
+
+macro_rules! getters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {$(
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(&self) -> $ty {
+            self.$name.load(Ordering::Relaxed)
+        }
+    )*};
+}
+
+impl TcpStats {
+    getters!(
+        /// Client connections accepted and handled.
+        accepted: u64,
+        /// Client connections closed at once because of `max_connections`.
+        rejected: u64,
+        /// Client connections closed because no backend could be reached.
+        no_backend: u64,
+        /// Backend connects that failed or timed out (each fed to health).
+        connect_failures: u64,
+        /// Connections that ended (any way) after reaching a backend.
+        completed: u64,
+        /// Connections open now.
+        active: usize,
+        /// Bytes from clients to backends.
+        bytes_up: u64,
+        /// Bytes from backends to clients.
+        bytes_down: u64,
+    );
+}
+
+/// What a drain did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Connections that finished on their own during the drain.
+    pub finished: usize,
+    /// Connections still open at the deadline, closed.
+    pub cut: usize,
+}
+
+/// A TCP load balancer over an lb-core [`Balancer`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use std::sync::Arc;
+/// use lb_core::{Backend, Balancer, LeastConn};
+/// use lb_l4::tcp::{TcpProxy, TcpProxyConfig};
+/// use tokio::net::TcpListener;
+///
+/// let backends = vec![
+///     Backend::new("127.0.0.1:19001".parse().unwrap()),
+///     Backend::new("127.0.0.1:19002".parse().unwrap()),
+/// ];
+/// let balancer = Arc::new(Balancer::new(LeastConn::default(), backends).unwrap());
+/// let proxy = Arc::new(TcpProxy::new(balancer, TcpProxyConfig::default()));
+/// let listener = TcpListener::bind("127.0.0.1:18080").await?;
+/// let report = proxy.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await;
+/// println!("drained: {} finished, {} cut", report.finished, report.cut);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TcpProxy<A: Algorithm> {
+    balancer: Arc<Balancer<A>>,
+    config: TcpProxyConfig,
+    stats: Arc<TcpStats>,
+}
+
+/// Decrements the active count when a connection task ends, however.
+struct Active(Arc<TcpStats>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl<A: Algorithm + 'static> TcpProxy<A> {
+    /// A proxy spreading connections over `balancer`'s backends.
+    pub fn new(balancer: Arc<Balancer<A>>, config: TcpProxyConfig) -> Self {
+        Self {
+            balancer,
+            config,
+            stats: Arc::default(),
+        }
+    }
+
+    /// The counters.
+    #[must_use]
+    pub fn stats(&self) -> &Arc<TcpStats> {
+        &self.stats
+    }
+
+    /// The balancer.
+    #[must_use]
+    pub fn balancer(&self) -> &Arc<Balancer<A>> {
+        &self.balancer
+    }
+
+    /// Serves `listener` until `shutdown` completes, then drains: stops
+    /// accepting, lets open connections finish until the drain timeout, and
+    /// closes the rest.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> DrainReport {
+        tokio::pin!(shutdown);
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some(_) = connections.join_next() => {}
+                accepted = listener.accept() => match accepted {
+                    Ok((client, peer)) => {
+                        let active = self.stats.active.load(Ordering::Relaxed);
+                        if active >= self.config.max_connections {
+                            self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                            reset(client);
+                            continue;
+                        }
+                        self.stats.active.fetch_add(1, Ordering::Relaxed);
+                        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                        let guard = Active(Arc::clone(&self.stats));
+                        let proxy = Arc::clone(&self);
+                        connections.spawn(async move {
+                            proxy.handle(client, peer).await;
+                            drop(guard);
+                        });
+                    }
+                    // Out of descriptors or similar: back off rather than spin.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                },
+            }
+        }
+        drop(listener);
+        let deadline = tokio::time::sleep(self.config.drain_timeout);
+        tokio::pin!(deadline);
+        let mut report = DrainReport::default();
+        loop {
+            tokio::select! {
+                () = &mut deadline => break,
+                joined = connections.join_next() => match joined {
+                    Some(_) => report.finished += 1,
+                    None => break,
+                },
+            }
+        }
+        report.cut = connections.len();
+        connections.shutdown().await;
+        report
+    }
+
+    /// Forwards one client connection.
+    async fn handle(&self, client: TcpStream, peer: SocketAddr) {
+        let request = match self.config.hash_key {
+            HashKey::ClientIp => Request::new().with_ip(peer.ip()),
+            HashKey::FourTuple => {
+                let local = client.local_addr().ok();
+                Request::new().with_key(format!("{peer}-{local:?}").as_bytes())
+            }
+        };
+        let Some((backend, lease)) = self.connect(&request).await else {
+            self.stats.no_backend.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if self.config.nodelay {
+            let _ = client.set_nodelay(true);
+            let _ = backend.set_nodelay(true);
+        }
+        let (end, moved) = bidirectional(client, backend, self.config.idle_timeout).await;
+        self.stats.bytes_up.fetch_add(moved.up, Ordering::Relaxed);
+        self.stats
+            .bytes_down
+            .fetch_add(moved.down, Ordering::Relaxed);
+        self.stats.completed.fetch_add(1, Ordering::Relaxed);
+        // Only what the backend did is the backend's fault.
+        let outcome = match end {
+            End::Done => Outcome::Success,
+            End::Backend => Outcome::Failure,
+            End::Client | End::Idle => Outcome::Cancelled,
+        };
+        lease.finish(outcome, now());
+    }
+
+    /// Picks and connects, trying up to `retries` other backends; each
+    /// failed connect is a failed lease (passive health).
+    async fn connect(&self, request: &Request) -> Option<(TcpStream, Lease)> {
+        let mut tried: Vec<BackendId> = Vec::new();
+        for attempt in 0..=self.config.retries {
+            let lease =
+                self.balancer
+                    .pick_filtered(&request.with_attempt(attempt), now(), |b| {
+                        !tried.contains(&b.id())
+                    })?;
+            let addr = lease.backend().addr();
+            match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(addr)).await
+            {
+                Ok(Ok(stream)) => return Some((stream, lease)),
+                Ok(Err(_)) | Err(_) => {
+                    self.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
+                    tried.push(lease.backend().id());
+                    lease.finish(Outcome::Failure, now());
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Closes a connection with a reset rather than a lingering FIN: an excess
+/// client learns at once.
+fn reset(stream: TcpStream) {
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
