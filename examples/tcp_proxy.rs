@@ -1,0 +1,187 @@
+//! A TCP load balancer: nginx `stream` / HAProxy `mode tcp` in one file.
+//!
+//! How to run (two backends on loopback, e.g. `nc -lk 19001`):
+//!
+//! ```text
+//! cargo run --release --example tcp_proxy -- --listen 127.0.0.1:18080 \
+//!     --backend 127.0.0.1:19001 --backend 127.0.0.1:19002 \
+//!     [--algorithm least-conn] [--health-interval 1s] [--threads N]
+//! ```
+//!
+//! Algorithm names as in `select_demo`. `--threads 1` runs the proxy on one
+//! worker thread. With `--health-interval`, each backend is TCP-checked on
+//! that interval (rise 2, fall 3); connect failures eject passively anyway.
+//! Ctrl-C or SIGTERM drains (stops accepting, lets connections finish for
+//! up to `--drain-timeout`) and exits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use lb::core::health::{ProbeConfig, Prober};
+use lb::core::{Backend, Balancer, Error, Policy};
+use lb::l4::TcpProbe;
+use lb::l4::tcp::{HashKey, TcpProxy, TcpProxyConfig};
+
+#[derive(Parser, Debug)]
+#[command(about = "A TCP load balancer built from lb-core and lb-l4")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// A backend address (repeat for each backend).
+    #[arg(long = "backend", required = true)]
+    backends: Vec<SocketAddr>,
+    /// Balancing algorithm: round-robin, weighted-round-robin, random,
+    /// least-conn, p2c, peak-ewma, hash, ring, maglev, rendezvous,
+    /// bounded-load.
+    #[arg(long, default_value = "round-robin", value_parser = parse_policy)]
+    algorithm: Policy,
+    /// Active TCP health checks every this long (e.g. 1s, 500ms); off if absent.
+    #[arg(long, value_parser = parse_duration)]
+    health_interval: Option<Duration>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Most client connections at once.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Backend connect timeout.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    connect_timeout: Duration,
+    /// Close connections idle this long in both directions.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// How long a drain waits for open connections.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+    /// Hash key for hash algorithms: client-ip or four-tuple.
+    #[arg(long, default_value = "client-ip", value_parser = parse_hash_key)]
+    hash_key: HashKey,
+}
+
+fn parse_policy(name: &str) -> Result<Policy, Error> {
+    name.parse()
+}
+
+fn parse_hash_key(s: &str) -> Result<HashKey, String> {
+    match s {
+        "client-ip" => Ok(HashKey::ClientIp),
+        "four-tuple" => Ok(HashKey::FourTuple),
+        _ => Err(format!("{s:?}: expected client-ip or four-tuple")),
+    }
+}
+
+/// "500ms", "2s", "10m", "1h".
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 500ms, 2s, 10m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{s:?}: the unit must be ms, s, m or h")),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let mut runtime = match args.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.max(1));
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match runtime.enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let backends: Vec<Backend> = args.backends.iter().map(|&a| Backend::new(a)).collect();
+    let balancer = Arc::new(
+        Balancer::builder(args.algorithm.clone(), backends)
+            .events(|e| eprintln!("health: {:?}", e.kind))
+            .build()?,
+    );
+    let prober = match args.health_interval {
+        Some(interval) => Some(Prober::spawn(
+            Arc::clone(&balancer),
+            Arc::new(TcpProbe::default()),
+            ProbeConfig::default().with_timing(interval, interval.min(Duration::from_secs(2)))?,
+        )),
+        None => None,
+    };
+    let config = TcpProxyConfig::default()
+        .max_connections(args.max_connections)
+        .connect_timeout(args.connect_timeout)
+        .idle_timeout(args.idle_timeout)
+        .drain_timeout(args.drain_timeout)
+        .hash_key(args.hash_key);
+    let proxy = Arc::new(TcpProxy::new(Arc::clone(&balancer), config));
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    eprintln!(
+        "tcp_proxy: {} → {} backends, {}",
+        args.listen,
+        args.backends.len(),
+        args.algorithm
+    );
+    let report = Arc::clone(&proxy).serve(listener, shutdown_signal()).await;
+    if let Some(prober) = prober {
+        prober.shutdown().await;
+    }
+    let stats = proxy.stats();
+    eprintln!(
+        "tcp_proxy: drained ({} finished, {} cut); {} accepted, {} rejected, {} without backend, {} bytes up, {} down",
+        report.finished,
+        report.cut,
+        stats.accepted(),
+        stats.rejected(),
+        stats.no_backend(),
+        stats.bytes_up(),
+        stats.bytes_down()
+    );
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
