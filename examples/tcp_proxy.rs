@@ -5,7 +5,8 @@
 //! ```text
 //! cargo run --release --example tcp_proxy -- --listen 127.0.0.1:18080 \
 //!     --backend 127.0.0.1:19001 --backend 127.0.0.1:19002 \
-//!     [--algorithm least-conn] [--health-interval 1s] [--threads N]
+//!     [--algorithm least-conn] [--send-proxy v1|v2] [--accept-proxy] \
+//!     [--health-interval 1s] [--threads N]
 //! ```
 //!
 //! Algorithm names as in `select_demo`. `--threads 1` runs the proxy on one
@@ -22,6 +23,7 @@ use clap::Parser;
 use lb::core::health::{ProbeConfig, Prober};
 use lb::core::{Backend, Balancer, Error, Policy};
 use lb::l4::TcpProbe;
+use lb::l4::proxy_protocol::Version;
 use lb::l4::tcp::{HashKey, TcpProxy, TcpProxyConfig};
 
 #[derive(Parser, Debug)]
@@ -56,6 +58,12 @@ struct Args {
     /// How long a drain waits for open connections.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Send a PROXY protocol header (v1 or v2) to each backend.
+    #[arg(long, value_parser = parse_proxy_version)]
+    send_proxy: Option<Version>,
+    /// Expect a PROXY protocol header from the tier in front.
+    #[arg(long)]
+    accept_proxy: bool,
     /// Hash key for hash algorithms: client-ip or four-tuple.
     #[arg(long, default_value = "client-ip", value_parser = parse_hash_key)]
     hash_key: HashKey,
@@ -63,6 +71,14 @@ struct Args {
 
 fn parse_policy(name: &str) -> Result<Policy, Error> {
     name.parse()
+}
+
+fn parse_proxy_version(s: &str) -> Result<Version, String> {
+    match s {
+        "v1" => Ok(Version::V1),
+        "v2" => Ok(Version::V2),
+        _ => Err(format!("{s:?}: expected v1 or v2")),
+    }
 }
 
 fn parse_hash_key(s: &str) -> Result<HashKey, String> {
@@ -136,7 +152,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .connect_timeout(args.connect_timeout)
         .idle_timeout(args.idle_timeout)
         .drain_timeout(args.drain_timeout)
-        .hash_key(args.hash_key);
+        .hash_key(args.hash_key)
+        .send_proxy(args.send_proxy)
+        .accept_proxy(args.accept_proxy);
     let proxy = Arc::new(TcpProxy::new(Arc::clone(&balancer), config));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     eprintln!(

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::proxy_protocol::Version;
+
 /// What the hash-based algorithms hash for a TCP connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum HashKey {
@@ -18,7 +20,7 @@ pub enum HashKey {
 /// 5 s (HAProxy's customary `timeout connect`), idle timeout 10 min (nginx
 /// `proxy_timeout`), 10 000 connections, 2 retries on another backend
 /// (3 tries, HAProxy's `retries 3` counts the same way), `TCP_NODELAY`,
-/// hash on the client IP, 30 s to drain.
+/// hash on the client IP, 30 s to drain, no PROXY protocol either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpProxyConfig {
     pub(crate) connect_timeout: Duration,
@@ -28,6 +30,9 @@ pub struct TcpProxyConfig {
     pub(crate) nodelay: bool,
     pub(crate) hash_key: HashKey,
     pub(crate) drain_timeout: Duration,
+    pub(crate) send_proxy: Option<Version>,
+    pub(crate) accept_proxy: bool,
+    pub(crate) proxy_header_timeout: Duration,
 }
 
 impl Default for TcpProxyConfig {
@@ -40,6 +45,9 @@ impl Default for TcpProxyConfig {
             nodelay: true,
             hash_key: HashKey::ClientIp,
             drain_timeout: Duration::from_secs(30),
+            send_proxy: None,
+            accept_proxy: false,
+            proxy_header_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -85,6 +93,33 @@ impl TcpProxyConfig {
     #[must_use]
     pub fn hash_key(mut self, key: HashKey) -> Self {
         self.hash_key = key;
+        self
+    }
+
+    /// Sends a PROXY protocol header of `version` to each backend first, so
+    /// it sees the real client address (nginx `proxy_protocol on`, HAProxy
+    /// `send-proxy` / `send-proxy-v2`).
+    #[must_use]
+    pub fn send_proxy(mut self, version: Option<Version>) -> Self {
+        self.send_proxy = version;
+        self
+    }
+
+    /// Expects a PROXY protocol header (v1 or v2) from a tier in front on
+    /// every client connection: its source address becomes the client
+    /// address (for the hash key and any header sent onward). A connection
+    /// without a valid header within `proxy_header_timeout` is closed and
+    /// the reason logged (`tracing`, warn level).
+    #[must_use]
+    pub fn accept_proxy(mut self, accept: bool) -> Self {
+        self.accept_proxy = accept;
+        self
+    }
+
+    /// How long a client may take to send its PROXY header (default 5 s).
+    #[must_use]
+    pub fn proxy_header_timeout(mut self, timeout: Duration) -> Self {
+        self.proxy_header_timeout = timeout;
         self
     }
 

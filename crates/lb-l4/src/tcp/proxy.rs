@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lb_core::{Algorithm, BackendId, Balancer, Lease, Outcome, Request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::proxy_protocol::{self, Header, Status};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
 use crate::tcp::copy::{End, bidirectional};
 
@@ -24,6 +26,7 @@ pub struct TcpStats {
     active: AtomicUsize,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
+    proxy_errors: AtomicU64,
 }
 
 macro_rules! getters {
@@ -54,6 +57,9 @@ impl TcpStats {
         bytes_up: u64,
         /// Bytes from backends to clients.
         bytes_down: u64,
+        /// Client connections closed for a missing, late or malformed PROXY
+        /// header (with `accept_proxy`).
+        proxy_errors: u64,
     );
 }
 
@@ -187,21 +193,61 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
     }
 
     /// Forwards one client connection.
-    async fn handle(&self, client: TcpStream, peer: SocketAddr) {
-        let request = match self.config.hash_key {
-            HashKey::ClientIp => Request::new().with_ip(peer.ip()),
-            HashKey::FourTuple => {
-                let local = client.local_addr().ok();
-                Request::new().with_key(format!("{peer}-{local:?}").as_bytes())
+    async fn handle(&self, mut client: TcpStream, peer: SocketAddr) {
+        let mut local = client.local_addr().ok();
+        let mut source = peer;
+        // Bytes read past an accepted PROXY header: the client's first data.
+        let mut early = Vec::new();
+        if self.config.accept_proxy {
+            let read = read_proxy_header(&mut client);
+            match tokio::time::timeout(self.config.proxy_header_timeout, read).await {
+                Ok(Ok((header, rest))) => {
+                    // LOCAL (health checks of the tier in front) keeps the
+                    // connection's own addresses.
+                    source = header.source().unwrap_or(peer);
+                    local = header.destination().or(local);
+                    early = rest;
+                }
+                Ok(Err(reason)) => {
+                    self.reject_proxy(peer, &reason);
+                    return;
+                }
+                Err(_) => {
+                    self.reject_proxy(peer, "no complete PROXY header in time");
+                    return;
+                }
             }
+        }
+        let request = match self.config.hash_key {
+            HashKey::ClientIp => Request::new().with_ip(source.ip()),
+            HashKey::FourTuple => Request::new().with_key(format!("{source}-{local:?}").as_bytes()),
         };
-        let Some((backend, lease)) = self.connect(&request).await else {
+        let Some((mut backend, lease)) = self.connect(&request).await else {
             self.stats.no_backend.fetch_add(1, Ordering::Relaxed);
             return;
         };
         if self.config.nodelay {
             let _ = client.set_nodelay(true);
             let _ = backend.set_nodelay(true);
+        }
+        let mut first = Vec::new();
+        if let Some(version) = self.config.send_proxy {
+            let destination = local.unwrap_or(source);
+            // Encoding a TCP header of either version cannot fail.
+            let _ = Header::tcp(source, destination)
+                .with_version(version)
+                .encode(&mut first);
+        }
+        first.extend_from_slice(&early);
+        if !first.is_empty() {
+            if backend.write_all(&first).await.is_err() {
+                lease.finish(Outcome::Failure, now());
+                self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            self.stats
+                .bytes_up
+                .fetch_add(early.len() as u64, Ordering::Relaxed);
         }
         let (end, moved) = bidirectional(client, backend, self.config.idle_timeout).await;
         self.stats.bytes_up.fetch_add(moved.up, Ordering::Relaxed);
@@ -216,6 +262,11 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
             End::Client | End::Idle => Outcome::Cancelled,
         };
         lease.finish(outcome, now());
+    }
+
+    fn reject_proxy(&self, peer: SocketAddr, reason: &str) {
+        self.stats.proxy_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%peer, reason, "closing connection: bad PROXY protocol header");
     }
 
     /// Picks and connects, trying up to `retries` other backends; each
@@ -240,6 +291,28 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
             }
         }
         None
+    }
+}
+
+/// Reads a PROXY protocol header (v1 or v2) from `client`: the header and
+/// any bytes read past it. Bounded by the decoder's size limits.
+async fn read_proxy_header(client: &mut TcpStream) -> Result<(Header, Vec<u8>), String> {
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0_u8; 1024];
+    loop {
+        let n = client
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("read failed: {e}"))?;
+        if n == 0 {
+            return Err("closed before a complete PROXY header".to_owned());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match proxy_protocol::decode(&buf) {
+            Ok(Status::Complete(header, used)) => return Ok((header, buf.split_off(used))),
+            Ok(Status::Partial) => {}
+            Err(e) => return Err(e.to_string()),
+        }
     }
 }
 
