@@ -4,7 +4,9 @@
 
 mod config;
 mod copy;
+mod listen;
 mod proxy;
 
 pub use config::{HashKey, TcpProxyConfig};
+pub use listen::listen;
 pub use proxy::{DrainReport, TcpProxy, TcpStats};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use lb_core::{Algorithm, BackendId, Balancer, Lease, Outcome, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::sync::{Notify, watch};
 
 use crate::proxy_protocol::{self, Header, Status};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
@@ -102,12 +102,15 @@ pub struct TcpProxy<A: Algorithm> {
     stats: Arc<TcpStats>,
 }
 
-/// Decrements the active count when a connection task ends, however.
-struct Active(Arc<TcpStats>);
+/// Decrements the active count when a connection task ends, however; the
+/// last one wakes a waiting drain.
+struct Active(Arc<TcpStats>, Arc<Notify>);
 
 impl Drop for Active {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::Relaxed);
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.1.notify_waiters();
+        }
     }
 }
 
@@ -146,12 +149,15 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         shutdown: impl Future<Output = ()>,
     ) -> DrainReport {
         tokio::pin!(shutdown);
-        let mut connections = JoinSet::new();
+        // Connection tasks are plain spawns (no join set to reap on the
+        // accept path); they watch `cut` so a drain can close them, and the
+        // last one out wakes the drain.
+        let (cut, cut_rx) = watch::channel(false);
+        let drained = Arc::new(Notify::new());
         loop {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(_) = connections.join_next() => {}
                 accepted = listener.accept() => match accepted {
                     Ok((client, peer)) => {
                         let active = self.stats.active.load(Ordering::Relaxed);
@@ -162,10 +168,14 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
                         }
                         self.stats.active.fetch_add(1, Ordering::Relaxed);
                         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                        let guard = Active(Arc::clone(&self.stats));
+                        let guard = Active(Arc::clone(&self.stats), Arc::clone(&drained));
                         let proxy = Arc::clone(&self);
-                        connections.spawn(async move {
-                            proxy.handle(client, peer).await;
+                        let mut cut = cut_rx.clone();
+                        tokio::spawn(async move {
+                            tokio::select! {
+                                () = proxy.handle(client, peer) => {}
+                                _ = cut.wait_for(|&cut| cut) => {}
+                            }
                             drop(guard);
                         });
                     }
@@ -175,26 +185,51 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
             }
         }
         drop(listener);
+        let open_at_start = self.stats.active.load(Ordering::Relaxed);
         let deadline = tokio::time::sleep(self.config.drain_timeout);
         tokio::pin!(deadline);
-        let mut report = DrainReport::default();
         loop {
+            let notified = drained.notified();
+            if self.stats.active.load(Ordering::Relaxed) == 0 {
+                break;
+            }
             tokio::select! {
                 () = &mut deadline => break,
-                joined = connections.join_next() => match joined {
-                    Some(_) => report.finished += 1,
-                    None => break,
-                },
+                () = notified => {}
             }
         }
-        report.cut = connections.len();
-        connections.shutdown().await;
-        report
+        let cut_count = self.stats.active.load(Ordering::Relaxed);
+        if cut_count > 0 {
+            let _ = cut.send(true);
+            // Cut tasks end at their next poll; wait for them (bounded).
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    let notified = drained.notified();
+                    if self.stats.active.load(Ordering::Relaxed) == 0 {
+                        return;
+                    }
+                    notified.await;
+                }
+            })
+            .await;
+        }
+        DrainReport {
+            finished: open_at_start.saturating_sub(cut_count),
+            cut: cut_count,
+        }
     }
 
     /// Forwards one client connection.
     async fn handle(&self, mut client: TcpStream, peer: SocketAddr) {
-        let mut local = client.local_addr().ok();
+        // getsockname only when something needs the local address.
+        let needs_local = self.config.accept_proxy
+            || self.config.send_proxy.is_some()
+            || self.config.hash_key == HashKey::FourTuple;
+        let mut local = if needs_local {
+            client.local_addr().ok()
+        } else {
+            None
+        };
         let mut source = peer;
         // Bytes read past an accepted PROXY header: the client's first data.
         let mut early = Vec::new();
@@ -249,7 +284,8 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
                 .bytes_up
                 .fetch_add(early.len() as u64, Ordering::Relaxed);
         }
-        let (end, moved) = bidirectional(client, backend, self.config.idle_timeout).await;
+        let (end, moved) =
+            bidirectional(client.split(), backend.split(), self.config.idle_timeout).await;
         self.stats.bytes_up.fetch_add(moved.up, Ordering::Relaxed);
         self.stats
             .bytes_down

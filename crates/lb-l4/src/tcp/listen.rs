@@ -1,0 +1,70 @@
+//! Binding listeners with the options a load balancer wants.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Socket, Type};
+use tokio::net::TcpListener;
+
+/// Backlog of pending connections (nginx's default on Linux is 511; the
+/// kernel caps it at `net.core.somaxconn`).
+const BACKLOG: i32 = 1024;
+
+/// Binds a TCP listener on `addr` with `SO_REUSEADDR` and, if `reuse_port`,
+/// `SO_REUSEPORT` (Linux/BSD): several listeners, in one process or many,
+/// share the port and the kernel spreads connections over them (nginx
+/// `reuseport`, HAProxy's default).
+///
+/// # Errors
+///
+/// The socket, option, bind or listen error; and outside a tokio runtime.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let a = lb_l4::tcp::listen("127.0.0.1:0".parse().unwrap(), true)?;
+/// let port = a.local_addr()?;
+/// let b = lb_l4::tcp::listen(port, true)?; // shares the port
+/// # drop((a, b));
+/// # Ok(())
+/// # }
+/// ```
+pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    socket.set_reuse_port(reuse_port)?;
+    #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+    if reuse_port {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_REUSEPORT is not available on this platform",
+        ));
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reuse_port_lets_two_listeners_share_a_port() {
+        let first = listen("127.0.0.1:0".parse().expect("addr"), true).expect("bind");
+        let addr = first.local_addr().expect("addr");
+        let second = listen(addr, true).expect("shared port");
+        assert_eq!(second.local_addr().expect("addr"), addr);
+        drop((first, second));
+        let lone = listen("127.0.0.1:0".parse().expect("addr"), false).expect("bind");
+        let taken = lone.local_addr().expect("addr");
+        assert!(
+            listen(taken, false).is_err(),
+            "without SO_REUSEPORT the port is taken"
+        );
+    }
+}
