@@ -330,6 +330,12 @@ async fn drain_cuts_what_is_still_open_at_the_deadline() {
     let mut conn = TcpStream::connect(p.addr).await.expect("connect");
     let mut greeting = [0_u8; 2];
     conn.read_exact(&mut greeting).await.expect("greeting");
+    conn.write_all(b"ping").await.expect("write");
+    let mut echo = [0_u8; 4];
+    conn.read_exact(&mut echo).await.expect("echo");
+    // Counters are live while the connection is open.
+    let stats = Arc::clone(p.proxy.stats());
+    assert_eq!((stats.bytes_up(), stats.bytes_down()), (4, 6));
     p.stop.send(()).expect("serving");
     let report = timeout(LIMIT, p.served)
         .await
@@ -342,8 +348,69 @@ async fn drain_cuts_what_is_still_open_at_the_deadline() {
             cut: 1
         }
     );
+    assert_eq!(
+        (stats.active(), stats.completed()),
+        (0, 1),
+        "a cut connection is completed"
+    );
     let mut rest = Vec::new();
     let _ = timeout(LIMIT, conn.read_to_end(&mut rest))
         .await
         .expect("closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_one_listener_leaves_another_alone() {
+    let (l, a) = listen().await;
+    backend("a", l).await;
+    let balancer = Balancer::new(
+        "round-robin".parse::<Policy>().expect("known"),
+        vec![Backend::new(a)],
+    )
+    .expect("valid");
+    let proxy = Arc::new(TcpProxy::new(
+        Arc::new(balancer),
+        TcpProxyConfig::default().drain_timeout(Duration::from_secs(3)),
+    ));
+    let (first, first_addr) = listen().await;
+    let (second, second_addr) = listen().await;
+    let (stop_first, first_stopped) = oneshot::channel::<()>();
+    let served_first = tokio::spawn(Arc::clone(&proxy).serve(first, async move {
+        let _ = first_stopped.await;
+    }));
+    tokio::spawn(Arc::clone(&proxy).serve(second, std::future::pending()));
+    let mut on_second = TcpStream::connect(second_addr).await.expect("connect");
+    let mut greeting = [0_u8; 2];
+    on_second.read_exact(&mut greeting).await.expect("greeting");
+    stop_first.send(()).expect("serving");
+    let report = timeout(Duration::from_secs(1), served_first)
+        .await
+        .expect("no wait for the other listener's connection")
+        .expect("task");
+    assert_eq!(
+        report,
+        DrainReport {
+            finished: 0,
+            cut: 0
+        }
+    );
+    assert!(TcpStream::connect(first_addr).await.is_err());
+    on_second.write_all(b"still here").await.expect("write");
+    let mut echo = [0_u8; 10];
+    on_second.read_exact(&mut echo).await.expect("echo");
+    assert_eq!(&echo, b"still here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unbounded_idle_timeout_is_no_idle_timeout() {
+    let (l, a) = listen().await;
+    backend("a", l).await;
+    let p = proxy(
+        vec![Backend::new(a)],
+        "round-robin",
+        HealthConfig::default(),
+        TcpProxyConfig::default().idle_timeout(Duration::MAX),
+    )
+    .await;
+    assert_eq!(greet(p.addr).await, "a");
 }

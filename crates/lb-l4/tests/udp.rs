@@ -182,3 +182,31 @@ async fn a_dead_backend_is_ejected() {
         assert!(reply.starts_with("live:"), "{reply}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_serve_frees_every_session() {
+    let balancer = Arc::new(
+        Balancer::new(
+            "round-robin".parse::<Policy>().expect("known"),
+            vec![Backend::new(backend("a").await)],
+        )
+        .expect("valid"),
+    );
+    let proxy = Arc::new(UdpProxy::new(
+        Arc::clone(&balancer),
+        UdpProxyConfig::default(),
+    ));
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let served = tokio::spawn(Arc::clone(&proxy).serve(socket, std::future::pending()));
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    assert!(ask(&client, addr, "x").await.is_some());
+    assert_eq!(proxy.stats().sessions(), 1);
+    served.abort();
+    let _ = served.await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(proxy.stats().sessions(), 0);
+    assert_eq!(balancer.snapshot().loads().total_in_flight(), 0);
+    // The relays held the listening socket: it is free again.
+    UdpSocket::bind(addr).await.expect("the port was released");
+}

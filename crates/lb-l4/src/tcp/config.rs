@@ -18,8 +18,9 @@ pub enum HashKey {
 
 /// Settings of a [`TcpProxy`](super::TcpProxy). Defaults: connect timeout
 /// 5 s (HAProxy's customary `timeout connect`), idle timeout 10 min (nginx
-/// `proxy_timeout`), 10 000 connections, 2 retries on another backend
-/// (3 tries, HAProxy's `retries 3` counts the same way), `TCP_NODELAY`,
+/// `proxy_timeout`), 10 000 connections, 2 retries on another backend (3
+/// tries in all; HAProxy's `retries 3` means 3 after the first, and on
+/// another server only with `option redispatch`), `TCP_NODELAY`,
 /// hash on the client IP, 30 s to drain, no PROXY protocol either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpProxyConfig {
@@ -60,7 +61,8 @@ impl TcpProxyConfig {
         self
     }
 
-    /// How long a connection may move no byte in either direction.
+    /// How long a connection may move no byte in either direction
+    /// (`Duration::MAX`: no idle timeout).
     #[must_use]
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;

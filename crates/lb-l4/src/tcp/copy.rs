@@ -16,8 +16,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 /// Bytes per read: nginx's `proxy_buffer_size` default. The buffer is
-/// allocated uninitialised (`BytesMut`), not zeroed: zeroing 2 × 64 KiB per
-/// connection cost ~10 % of connection-per-request throughput.
+/// allocated uninitialised (`BytesMut`), not zeroed: a first version zeroed
+/// two 64 KiB buffers per connection, which cost ~10 % of
+/// connection-per-request throughput.
 const BUFFER: usize = 16 * 1024;
 
 /// How a copy ended.
@@ -33,11 +34,12 @@ pub(crate) enum End {
     Backend,
 }
 
-/// Bytes moved in each direction.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Moved {
-    pub(crate) up: u64,
-    pub(crate) down: u64,
+/// Where the bytes moved in each direction are counted, as they move (so
+/// that counters are live, and right even if the copy is cancelled).
+#[derive(Clone, Copy)]
+pub(crate) struct Counters<'a> {
+    pub(crate) up: &'a AtomicU64,
+    pub(crate) down: &'a AtomicU64,
 }
 
 /// Which side an I/O error came from.
@@ -88,7 +90,8 @@ pub(crate) async fn bidirectional<CR, CW, BR, BW>(
     (client_read, client_write): (CR, CW),
     (backend_read, backend_write): (BR, BW),
     idle: Duration,
-) -> (End, Moved)
+    counters: Counters<'_>,
+) -> End
 where
     CR: AsyncRead + Unpin,
     CW: AsyncWrite + Unpin,
@@ -97,58 +100,98 @@ where
 {
     let start = Instant::now();
     let last = AtomicU64::new(0);
-    let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
-    let upstream = pump(client_read, backend_write, Side::Client, &last, start, &up);
+    let upstream = pump(
+        client_read,
+        backend_write,
+        Side::Client,
+        &last,
+        start,
+        counters.up,
+    );
     let downstream = pump(
         backend_read,
         client_write,
         Side::Backend,
         &last,
         start,
-        &down,
+        counters.down,
     );
     let both = async {
         tokio::try_join!(upstream, downstream)?;
         Ok::<(), (Side, io::Error)>(())
     };
     tokio::pin!(both);
-    let end = loop {
-        let idle_until = start + Duration::from_millis(last.load(Ordering::Relaxed)) + idle;
+    loop {
+        // `None` when the idle timeout is too large to add to an instant:
+        // then there is no idle timeout.
+        let idle_until =
+            (start + Duration::from_millis(last.load(Ordering::Relaxed))).checked_add(idle);
         tokio::select! {
-            result = &mut both => break match result {
+            result = &mut both => return match result {
                 Ok(()) => End::Done,
                 Err((Side::Client, _)) => End::Client,
                 Err((Side::Backend, _)) => End::Backend,
             },
-            () = tokio::time::sleep_until(idle_until) => {
+            () = tokio::time::sleep_until(idle_until.unwrap_or(start)), if idle_until.is_some() => {
                 let since = start + Duration::from_millis(last.load(Ordering::Relaxed));
                 if since.elapsed() >= idle {
-                    break End::Idle;
+                    return End::Idle;
                 }
             }
         }
-    };
-    let moved = Moved {
-        up: up.load(Ordering::Relaxed),
-        down: down.load(Ordering::Relaxed),
-    };
-    (end, moved)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use tokio::io::duplex;
+
+    #[tokio::test]
+    async fn a_huge_idle_timeout_means_none() {
+        let (client, mut client_peer) = duplex(64);
+        let (backend, mut backend_peer) = duplex(64);
+        let copy = tokio::spawn(async move {
+            let (u, d) = (AtomicU64::new(0), AtomicU64::new(0));
+            let counters = Counters { up: &u, down: &d };
+            bidirectional(
+                tokio::io::split(client),
+                tokio::io::split(backend),
+                Duration::MAX,
+                counters,
+            )
+            .await
+        });
+        client_peer.write_all(b"ping").await.expect("write");
+        let mut got = [0_u8; 4];
+        backend_peer
+            .read_exact(&mut got)
+            .await
+            .expect("relayed, no panic");
+        drop((client_peer, backend_peer));
+        assert!(matches!(
+            copy.await.expect("no panic"),
+            End::Done | End::Client | End::Backend
+        ));
+    }
 
     #[tokio::test]
     async fn half_close_still_delivers_the_response() {
         let (client, mut client_peer) = duplex(1024);
         let (backend, mut backend_peer) = duplex(1024);
-        let copy = tokio::spawn(bidirectional(
-            tokio::io::split(client),
-            tokio::io::split(backend),
-            Duration::from_secs(5),
-        ));
+        let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (u, d) = (Arc::clone(&up), Arc::clone(&down));
+        let copy = tokio::spawn(async move {
+            let counters = Counters { up: &u, down: &d };
+            bidirectional(
+                tokio::io::split(client),
+                tokio::io::split(backend),
+                Duration::from_secs(5),
+                counters,
+            )
+            .await
+        });
         client_peer.write_all(b"request").await.expect("write");
         client_peer.shutdown().await.expect("half-close");
         let mut got = Vec::new();
@@ -159,20 +202,29 @@ mod tests {
         let mut back = Vec::new();
         client_peer.read_to_end(&mut back).await.expect("read");
         assert_eq!(back, b"response");
-        let (end, moved) = copy.await.expect("task");
+        let end = copy.await.expect("task");
         assert!(matches!(end, End::Done), "{end:?}");
-        assert_eq!(moved, Moved { up: 7, down: 8 });
+        assert_eq!(
+            (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed)),
+            (7, 8)
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn idle_only_when_both_directions_are_quiet() {
         let (client, mut client_peer) = duplex(1024);
         let (backend, mut backend_peer) = duplex(1024);
-        let copy = tokio::spawn(bidirectional(
-            tokio::io::split(client),
-            tokio::io::split(backend),
-            Duration::from_secs(10),
-        ));
+        let copy = tokio::spawn(async move {
+            let (u, d) = (AtomicU64::new(0), AtomicU64::new(0));
+            let counters = Counters { up: &u, down: &d };
+            bidirectional(
+                tokio::io::split(client),
+                tokio::io::split(backend),
+                Duration::from_secs(10),
+                counters,
+            )
+            .await
+        });
         // An upload trickling every 6 s keeps it alive past 10 s...
         for _ in 0..4 {
             tokio::time::sleep(Duration::from_secs(6)).await;
@@ -183,7 +235,7 @@ mod tests {
         assert!(!copy.is_finished());
         // ...and 10 s of silence ends it.
         tokio::time::sleep(Duration::from_secs(11)).await;
-        let (end, _) = copy.await.expect("task");
+        let end = copy.await.expect("task");
         assert!(matches!(end, End::Idle), "{end:?}");
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::proxy_protocol::{self, Header, Status};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
-use crate::tcp::copy::{End, bidirectional};
+use crate::tcp::copy::{Counters, End, bidirectional};
 
 /// Counters of a [`TcpProxy`], readable while it runs.
 #[derive(Debug, Default)]
@@ -49,13 +49,14 @@ impl TcpStats {
         no_backend: u64,
         /// Backend connects that failed or timed out (each fed to health).
         connect_failures: u64,
-        /// Connections that ended (any way) after reaching a backend.
+        /// Connections that ended (any way, a drain's cut included) after
+        /// reaching a backend.
         completed: u64,
         /// Connections open now.
         active: usize,
-        /// Bytes from clients to backends.
+        /// Bytes from clients to backends (counted as they move).
         bytes_up: u64,
-        /// Bytes from backends to clients.
+        /// Bytes from backends to clients (counted as they move).
         bytes_down: u64,
         /// Client connections closed for a missing, late or malformed PROXY
         /// header (with `accept_proxy`).
@@ -102,15 +103,33 @@ pub struct TcpProxy<A: Algorithm> {
     stats: Arc<TcpStats>,
 }
 
-/// Decrements the active count when a connection task ends, however; the
-/// last one wakes a waiting drain.
-struct Active(Arc<TcpStats>, Arc<Notify>);
+/// The connections of one `serve` call (a proxy may serve several
+/// listeners; each drain waits for and cuts only its own).
+#[derive(Default)]
+struct Served {
+    open: AtomicUsize,
+    drained: Notify,
+}
+
+/// Decrements the active counts when a connection task ends, however; the
+/// last one of its `serve` wakes a waiting drain.
+struct Active(Arc<TcpStats>, Arc<Served>);
 
 impl Drop for Active {
     fn drop(&mut self) {
-        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.1.notify_waiters();
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+        if self.1.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.1.drained.notify_waiters();
         }
+    }
+}
+
+/// Counts a connection that reached a backend as completed when dropped.
+struct Completed<'a>(&'a AtomicU64);
+
+impl Drop for Completed<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -141,8 +160,9 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
     }
 
     /// Serves `listener` until `shutdown` completes, then drains: stops
-    /// accepting, lets open connections finish until the drain timeout, and
-    /// closes the rest.
+    /// accepting, lets this listener's open connections finish until the
+    /// drain timeout, and closes the rest. One proxy may serve several
+    /// listeners (each its own `serve`); `max_connections` counts them all.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
@@ -153,7 +173,7 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         // accept path); they watch `cut` so a drain can close them, and the
         // last one out wakes the drain.
         let (cut, cut_rx) = watch::channel(false);
-        let drained = Arc::new(Notify::new());
+        let served = Arc::new(Served::default());
         loop {
             tokio::select! {
                 biased;
@@ -167,8 +187,9 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
                             continue;
                         }
                         self.stats.active.fetch_add(1, Ordering::Relaxed);
+                        served.open.fetch_add(1, Ordering::AcqRel);
                         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                        let guard = Active(Arc::clone(&self.stats), Arc::clone(&drained));
+                        let guard = Active(Arc::clone(&self.stats), Arc::clone(&served));
                         let proxy = Arc::clone(&self);
                         let mut cut = cut_rx.clone();
                         tokio::spawn(async move {
@@ -185,12 +206,12 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
             }
         }
         drop(listener);
-        let open_at_start = self.stats.active.load(Ordering::Relaxed);
+        let open_at_start = served.open.load(Ordering::Acquire);
         let deadline = tokio::time::sleep(self.config.drain_timeout);
         tokio::pin!(deadline);
         loop {
-            let notified = drained.notified();
-            if self.stats.active.load(Ordering::Relaxed) == 0 {
+            let notified = served.drained.notified();
+            if served.open.load(Ordering::Acquire) == 0 {
                 break;
             }
             tokio::select! {
@@ -198,14 +219,14 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
                 () = notified => {}
             }
         }
-        let cut_count = self.stats.active.load(Ordering::Relaxed);
+        let cut_count = served.open.load(Ordering::Acquire);
         if cut_count > 0 {
             let _ = cut.send(true);
             // Cut tasks end at their next poll; wait for them (bounded).
             let _ = tokio::time::timeout(Duration::from_secs(5), async {
                 loop {
-                    let notified = drained.notified();
-                    if self.stats.active.load(Ordering::Relaxed) == 0 {
+                    let notified = served.drained.notified();
+                    if served.open.load(Ordering::Acquire) == 0 {
                         return;
                     }
                     notified.await;
@@ -261,6 +282,8 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
             self.stats.no_backend.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        // Counted however the connection ends, a drain's cut included.
+        let completed = Completed(&self.stats.completed);
         if self.config.nodelay {
             let _ = client.set_nodelay(true);
             let _ = backend.set_nodelay(true);
@@ -277,20 +300,24 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         if !first.is_empty() {
             if backend.write_all(&first).await.is_err() {
                 lease.finish(Outcome::Failure, now());
-                self.stats.completed.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             self.stats
                 .bytes_up
                 .fetch_add(early.len() as u64, Ordering::Relaxed);
         }
-        let (end, moved) =
-            bidirectional(client.split(), backend.split(), self.config.idle_timeout).await;
-        self.stats.bytes_up.fetch_add(moved.up, Ordering::Relaxed);
-        self.stats
-            .bytes_down
-            .fetch_add(moved.down, Ordering::Relaxed);
-        self.stats.completed.fetch_add(1, Ordering::Relaxed);
+        let counters = Counters {
+            up: &self.stats.bytes_up,
+            down: &self.stats.bytes_down,
+        };
+        let end = bidirectional(
+            client.split(),
+            backend.split(),
+            self.config.idle_timeout,
+            counters,
+        )
+        .await;
+        drop(completed);
         // Only what the backend did is the backend's fault.
         let outcome = match end {
             End::Done => Outcome::Success,

@@ -99,13 +99,23 @@ impl UdpStats {
     }
 }
 
-/// One client's session.
+/// One client's session. Dropping it (however `serve` ends, cancellation
+/// included) stops its relay, frees its socket and ends its lease.
 struct Session {
     upstream: Arc<UdpSocket>,
     /// Milliseconds since the proxy started of the last datagram.
     last: Arc<AtomicU64>,
-    lease: Lease,
+    /// Finished by `close` with an outcome; dropped (cancelled) otherwise.
+    lease: Option<Lease>,
     relay: JoinHandle<()>,
+    stats: Arc<UdpStats>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.relay.abort();
+        self.stats.sessions.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A UDP load balancer over an lb-core [`Balancer`]. The backend of a
@@ -278,14 +288,16 @@ impl<A: Algorithm + 'static> UdpProxy<A> {
         Some(Session {
             upstream,
             last,
-            lease,
+            lease: Some(lease),
             relay,
+            stats: Arc::clone(&self.stats),
         })
     }
 
-    fn close(&self, session: Session, outcome: Outcome) {
-        session.relay.abort();
-        session.lease.finish(outcome, std_now());
-        self.stats.sessions.fetch_sub(1, Ordering::Relaxed);
+    fn close(&self, mut session: Session, outcome: Outcome) {
+        if let Some(lease) = session.lease.take() {
+            lease.finish(outcome, std_now());
+        }
+        // Dropping the session stops the relay and counts it closed.
     }
 }
