@@ -5,8 +5,9 @@
 //! - `l4/connection/{direct,proxy}`: connect, send 1 byte, read the 1-byte
 //!   echo, close: the per-connection cost (the proxy adds an accept, a pick,
 //!   a backend connect and a lease).
-//! - `l4/transfer/{direct,proxy}`: 1 MiB written and read back over one
-//!   open connection: the per-byte cost of the extra hop.
+//! - `l4/transfer/{direct,proxy,proxy-splice}`: 1 MiB written and read back
+//!   over one open connection: the per-byte cost of the extra hop, with the
+//!   userspace copy and with `splice(2)`.
 //!
 //! Client, proxy and echo backend share one multi-thread runtime (2 workers)
 //! on this 2-core machine, so absolute numbers include their contention;
@@ -40,9 +41,12 @@ async fn echo_backend() -> SocketAddr {
     addr
 }
 
-async fn proxy_to(backend: SocketAddr) -> SocketAddr {
+async fn proxy_to(backend: SocketAddr, splice: bool) -> SocketAddr {
     let balancer = Arc::new(Balancer::new(RoundRobin, vec![Backend::new(backend)]).expect("valid"));
-    let proxy = Arc::new(TcpProxy::new(balancer, TcpProxyConfig::default()));
+    let proxy = Arc::new(TcpProxy::new(
+        balancer,
+        TcpProxyConfig::default().splice(splice),
+    ));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(proxy.serve(listener, std::future::pending()));
@@ -66,9 +70,13 @@ async fn transfer(conn: &mut TcpStream, data: &[u8], back: &mut [u8]) {
 
 fn l4(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
-    let (direct, proxied) = rt.block_on(async {
+    let (direct, proxied, spliced) = rt.block_on(async {
         let backend = echo_backend().await;
-        (backend, proxy_to(backend).await)
+        (
+            backend,
+            proxy_to(backend, false).await,
+            proxy_to(backend, true).await,
+        )
     });
     let mut group = c.benchmark_group("l4");
     group.measurement_time(Duration::from_secs(3));
@@ -79,7 +87,11 @@ fn l4(c: &mut Criterion) {
     }
     group.throughput(Throughput::Bytes(MIB as u64));
     let data = vec![7_u8; MIB];
-    for (name, addr) in [("direct", direct), ("proxy", proxied)] {
+    for (name, addr) in [
+        ("direct", direct),
+        ("proxy", proxied),
+        ("proxy-splice", spliced),
+    ] {
         let mut conn = rt.block_on(async {
             let c = TcpStream::connect(addr).await.expect("connect");
             c.set_nodelay(true).expect("nodelay");

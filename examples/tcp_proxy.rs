@@ -6,7 +6,7 @@
 //! cargo run --release --example tcp_proxy -- --listen 127.0.0.1:18080 \
 //!     --backend 127.0.0.1:19001 --backend 127.0.0.1:19002 \
 //!     [--algorithm least-conn] [--send-proxy v1|v2] [--accept-proxy] \
-//!     [--health-interval 1s] [--threads N]
+//!     [--health-interval 1s] [--threads N] [--splice]
 //! ```
 //!
 //! Algorithm names as in `select_demo`. `--threads 1` runs the proxy on one
@@ -64,6 +64,9 @@ struct Args {
     /// Expect a PROXY protocol header from the tier in front.
     #[arg(long)]
     accept_proxy: bool,
+    /// Forward with splice(2) (Linux): less CPU per byte on bulk transfers.
+    #[arg(long)]
+    splice: bool,
     /// Hash key for hash algorithms: client-ip or four-tuple.
     #[arg(long, default_value = "client-ip", value_parser = parse_hash_key)]
     hash_key: HashKey,
@@ -154,7 +157,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .drain_timeout(args.drain_timeout)
         .hash_key(args.hash_key)
         .send_proxy(args.send_proxy)
-        .accept_proxy(args.accept_proxy);
+        .accept_proxy(args.accept_proxy)
+        .splice(args.splice);
     let proxy = Arc::new(TcpProxy::new(Arc::clone(&balancer), config));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     eprintln!(

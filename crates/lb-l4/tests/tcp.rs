@@ -160,28 +160,40 @@ async fn a_dead_backend_is_retried_around_ejected_and_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_close_still_gets_the_whole_response() {
-    let (l, a) = listen().await;
-    backend("a", l).await;
-    let p = proxy(
-        vec![Backend::new(a)],
-        "round-robin",
-        HealthConfig::default(),
-        TcpProxyConfig::default(),
-    )
-    .await;
-    let mut conn = TcpStream::connect(p.addr).await.expect("connect");
-    conn.write_all(b"request").await.expect("write");
-    conn.shutdown().await.expect("half-close");
-    let mut got = Vec::new();
-    timeout(LIMIT, conn.read_to_end(&mut got))
-        .await
-        .expect("in time")
-        .expect("read");
-    assert_eq!(got, b"a\nrequestbye");
+    for splice in [false, true] {
+        let (l, a) = listen().await;
+        backend("a", l).await;
+        let p = proxy(
+            vec![Backend::new(a)],
+            "round-robin",
+            HealthConfig::default(),
+            TcpProxyConfig::default().splice(splice),
+        )
+        .await;
+        let mut conn = TcpStream::connect(p.addr).await.expect("connect");
+        conn.write_all(b"request").await.expect("write");
+        conn.shutdown().await.expect("half-close");
+        let mut got = Vec::new();
+        timeout(LIMIT, conn.read_to_end(&mut got))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert_eq!(got, b"a\nrequestbye", "splice {splice}");
+        assert_eq!(p.proxy.stats().spliced(), u64::from(splice));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_transfer_arrives_intact_both_ways() {
+    large_transfer(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_transfer_arrives_intact_with_splice() {
+    large_transfer(true).await;
+}
+
+async fn large_transfer(splice: bool) {
     const SIZE: usize = 256 << 20;
     let (l, a) = listen().await;
     backend("a", l).await;
@@ -189,7 +201,7 @@ async fn a_large_transfer_arrives_intact_both_ways() {
         vec![Backend::new(a)],
         "round-robin",
         HealthConfig::default(),
-        TcpProxyConfig::default(),
+        TcpProxyConfig::default().splice(splice),
     )
     .await;
     let conn = TcpStream::connect(p.addr).await.expect("connect");
@@ -236,6 +248,7 @@ async fn a_large_transfer_arrives_intact_both_ways() {
     );
     let stats = p.proxy.stats();
     assert_eq!(stats.bytes_up(), SIZE as u64);
+    assert_eq!(stats.spliced(), u64::from(splice), "the splice path ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 //! neither direction has moved a byte for `idle_timeout` (a long upload with
 //! a silent server is not idle), as nginx's `proxy_timeout`.
 
+use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -44,29 +45,59 @@ pub(crate) struct Counters<'a> {
 
 /// Which side an I/O error came from.
 #[derive(Clone, Copy)]
-enum Side {
+pub(crate) enum Side {
     Client,
     Backend,
 }
 
+impl Side {
+    pub(crate) fn other(self) -> Self {
+        match self {
+            Side::Client => Side::Backend,
+            Side::Backend => Side::Client,
+        }
+    }
+}
+
+/// Activity of one connection: the last time a byte moved, in milliseconds
+/// since `start`.
+pub(crate) struct Activity {
+    start: Instant,
+    last: AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn touch(&self) {
+        self.last
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.last.load(Ordering::Relaxed))
+    }
+}
+
 /// Copies `from` → `to` until end of stream (then shuts `to` down for
-/// writing), noting activity in `last` (milliseconds since `start`).
+/// writing), noting activity.
 async fn pump<R, W>(
     mut from: R,
     mut to: W,
     from_side: Side,
-    last: &AtomicU64,
-    start: Instant,
+    activity: &Activity,
     moved: &AtomicU64,
 ) -> Result<(), (Side, io::Error)>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let to_side = match from_side {
-        Side::Client => Side::Backend,
-        Side::Backend => Side::Client,
-    };
+    let to_side = from_side.other();
     let mut buf = BytesMut::with_capacity(BUFFER);
     loop {
         buf.clear();
@@ -78,7 +109,7 @@ where
         }
         to.write_all(&buf).await.map_err(|e| (to_side, e))?;
         moved.fetch_add(n as u64, Ordering::Relaxed);
-        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        activity.touch();
     }
 }
 
@@ -98,43 +129,52 @@ where
     BR: AsyncRead + Unpin,
     BW: AsyncWrite + Unpin,
 {
-    let start = Instant::now();
-    let last = AtomicU64::new(0);
+    let activity = Activity::new();
     let upstream = pump(
         client_read,
         backend_write,
         Side::Client,
-        &last,
-        start,
+        &activity,
         counters.up,
     );
     let downstream = pump(
         backend_read,
         client_write,
         Side::Backend,
-        &last,
-        start,
+        &activity,
         counters.down,
     );
-    let both = async {
-        tokio::try_join!(upstream, downstream)?;
-        Ok::<(), (Side, io::Error)>(())
-    };
+    supervise(
+        async {
+            tokio::try_join!(upstream, downstream)?;
+            Ok(())
+        },
+        &activity,
+        idle,
+    )
+    .await
+}
+
+/// Runs both directions (`both`) to their end, or until nothing moved for
+/// `idle`.
+pub(crate) async fn supervise(
+    both: impl Future<Output = Result<(), (Side, io::Error)>>,
+    activity: &Activity,
+    idle: Duration,
+) -> End {
     tokio::pin!(both);
     loop {
         // `None` when the idle timeout is too large to add to an instant:
         // then there is no idle timeout.
-        let idle_until =
-            (start + Duration::from_millis(last.load(Ordering::Relaxed))).checked_add(idle);
+        let idle_until = activity.last().checked_add(idle);
         tokio::select! {
             result = &mut both => return match result {
                 Ok(()) => End::Done,
                 Err((Side::Client, _)) => End::Client,
                 Err((Side::Backend, _)) => End::Backend,
             },
-            () = tokio::time::sleep_until(idle_until.unwrap_or(start)), if idle_until.is_some() => {
-                let since = start + Duration::from_millis(last.load(Ordering::Relaxed));
-                if since.elapsed() >= idle {
+            () = tokio::time::sleep_until(idle_until.unwrap_or(activity.start)), if idle_until.is_some() => {
+                if activity.last().elapsed() >= idle {
                     return End::Idle;
                 }
             }

@@ -6,6 +6,8 @@ mod config;
 mod copy;
 mod listen;
 mod proxy;
+#[cfg(target_os = "linux")]
+mod splice;
 
 pub use config::{HashKey, TcpProxyConfig};
 pub use listen::listen;

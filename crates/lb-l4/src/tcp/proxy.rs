@@ -27,6 +27,7 @@ pub struct TcpStats {
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
     proxy_errors: AtomicU64,
+    spliced: AtomicU64,
 }
 
 macro_rules! getters {
@@ -61,6 +62,9 @@ impl TcpStats {
         /// Client connections closed for a missing, late or malformed PROXY
         /// header (with `accept_proxy`).
         proxy_errors: u64,
+        /// Connections forwarded with `splice(2)` (with `splice`, on Linux,
+        /// when the pipes could be made).
+        spliced: u64,
     );
 }
 
@@ -310,13 +314,26 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
             up: &self.stats.bytes_up,
             down: &self.stats.bytes_down,
         };
-        let end = bidirectional(
-            client.split(),
-            backend.split(),
-            self.config.idle_timeout,
-            counters,
-        )
-        .await;
+        let idle = self.config.idle_timeout;
+        #[cfg(target_os = "linux")]
+        let pipes = if self.config.splice {
+            // Out of descriptors: fall back to the copy.
+            crate::tcp::splice::Pipe::new()
+                .and_then(|up| Ok((up, crate::tcp::splice::Pipe::new()?)))
+                .ok()
+        } else {
+            None
+        };
+        #[cfg(target_os = "linux")]
+        let end = match &pipes {
+            Some(pipes) => {
+                self.stats.spliced.fetch_add(1, Ordering::Relaxed);
+                crate::tcp::splice::bidirectional(&client, &backend, pipes, idle, counters).await
+            }
+            None => bidirectional(client.split(), backend.split(), idle, counters).await,
+        };
+        #[cfg(not(target_os = "linux"))]
+        let end = bidirectional(client.split(), backend.split(), idle, counters).await;
         drop(completed);
         // Only what the backend did is the backend's fault.
         let outcome = match end {
