@@ -80,6 +80,19 @@ async fn proxy(
     }
 }
 
+/// A round-robin proxy in front of one greeting/echo backend named "a".
+async fn one_backend(config: TcpProxyConfig) -> Proxy {
+    let (l, a) = listen().await;
+    backend("a", l).await;
+    proxy(
+        vec![Backend::new(a)],
+        "round-robin",
+        HealthConfig::default(),
+        config,
+    )
+    .await
+}
+
 /// Connects through the proxy and returns the greeting's backend name.
 async fn greet(addr: SocketAddr) -> String {
     let conn = timeout(LIMIT, TcpStream::connect(addr))
@@ -161,15 +174,7 @@ async fn a_dead_backend_is_retried_around_ejected_and_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_close_still_gets_the_whole_response() {
     for splice in [false, true] {
-        let (l, a) = listen().await;
-        backend("a", l).await;
-        let p = proxy(
-            vec![Backend::new(a)],
-            "round-robin",
-            HealthConfig::default(),
-            TcpProxyConfig::default().splice(splice),
-        )
-        .await;
+        let p = one_backend(TcpProxyConfig::default().splice(splice)).await;
         let mut conn = TcpStream::connect(p.addr).await.expect("connect");
         conn.write_all(b"request").await.expect("write");
         conn.shutdown().await.expect("half-close");
@@ -195,15 +200,7 @@ async fn a_large_transfer_arrives_intact_with_splice() {
 
 async fn large_transfer(splice: bool) {
     const SIZE: usize = 256 << 20;
-    let (l, a) = listen().await;
-    backend("a", l).await;
-    let p = proxy(
-        vec![Backend::new(a)],
-        "round-robin",
-        HealthConfig::default(),
-        TcpProxyConfig::default().splice(splice),
-    )
-    .await;
+    let p = one_backend(TcpProxyConfig::default().splice(splice)).await;
     let conn = TcpStream::connect(p.addr).await.expect("connect");
     let (mut read, mut write) = conn.into_split();
     let pattern = |i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8;
@@ -253,15 +250,7 @@ async fn large_transfer(splice: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_cap_refuses_the_excess_promptly() {
-    let (l, a) = listen().await;
-    backend("a", l).await;
-    let p = proxy(
-        vec![Backend::new(a)],
-        "round-robin",
-        HealthConfig::default(),
-        TcpProxyConfig::default().max_connections(2),
-    )
-    .await;
+    let p = one_backend(TcpProxyConfig::default().max_connections(2)).await;
     let mut held = Vec::new();
     for _ in 0..2 {
         let conn = TcpStream::connect(p.addr).await.expect("connect");
@@ -292,15 +281,7 @@ async fn the_connection_cap_refuses_the_excess_promptly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_lets_transfers_finish_and_refuses_new_connections() {
-    let (l, a) = listen().await;
-    backend("a", l).await;
-    let p = proxy(
-        vec![Backend::new(a)],
-        "round-robin",
-        HealthConfig::default(),
-        TcpProxyConfig::default().drain_timeout(Duration::from_secs(5)),
-    )
-    .await;
+    let p = one_backend(TcpProxyConfig::default().drain_timeout(Duration::from_secs(5))).await;
     let mut conn = TcpStream::connect(p.addr).await.expect("connect");
     let mut greeting = [0_u8; 2];
     conn.read_exact(&mut greeting).await.expect("greeting");
@@ -331,15 +312,7 @@ async fn drain_lets_transfers_finish_and_refuses_new_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_cuts_what_is_still_open_at_the_deadline() {
-    let (l, a) = listen().await;
-    backend("a", l).await;
-    let p = proxy(
-        vec![Backend::new(a)],
-        "round-robin",
-        HealthConfig::default(),
-        TcpProxyConfig::default().drain_timeout(Duration::from_millis(200)),
-    )
-    .await;
+    let p = one_backend(TcpProxyConfig::default().drain_timeout(Duration::from_millis(200))).await;
     let mut conn = TcpStream::connect(p.addr).await.expect("connect");
     let mut greeting = [0_u8; 2];
     conn.read_exact(&mut greeting).await.expect("greeting");
@@ -416,14 +389,6 @@ async fn draining_one_listener_leaves_another_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unbounded_idle_timeout_is_no_idle_timeout() {
-    let (l, a) = listen().await;
-    backend("a", l).await;
-    let p = proxy(
-        vec![Backend::new(a)],
-        "round-robin",
-        HealthConfig::default(),
-        TcpProxyConfig::default().idle_timeout(Duration::MAX),
-    )
-    .await;
+    let p = one_backend(TcpProxyConfig::default().idle_timeout(Duration::MAX)).await;
     assert_eq!(greet(p.addr).await, "a");
 }

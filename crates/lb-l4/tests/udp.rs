@@ -115,7 +115,13 @@ async fn idle_sessions_expire_and_release_their_leases() {
     assert!(ask(&client, p.addr, "x").await.is_some());
     assert_eq!(p.proxy.stats().sessions(), 1);
     assert_eq!(p.balancer.snapshot().loads().total_in_flight(), 1);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    timeout(Duration::from_secs(5), async {
+        while p.proxy.stats().sessions() != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the idle session expires");
     assert_eq!(p.proxy.stats().sessions(), 0);
     assert_eq!(p.proxy.stats().expired(), 1);
     assert_eq!(p.balancer.snapshot().loads().total_in_flight(), 0);
@@ -172,7 +178,15 @@ async fn a_dead_backend_is_ejected() {
         ask(&first, p.addr, "x").await.is_none(),
         "the dead backend answers nothing"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The ICMP error reaches the relay asynchronously: wait for the
+    // ejection, bounded, rather than for a fixed time.
+    timeout(Duration::from_secs(5), async {
+        while p.balancer.health_status().ejected == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the dead backend is ejected");
     assert_eq!(p.balancer.health_status().ejected, 1);
     for _ in 0..3 {
         let c = UdpSocket::bind("127.0.0.1:0").await.expect("bind");

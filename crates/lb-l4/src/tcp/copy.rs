@@ -144,24 +144,21 @@ where
         &activity,
         counters.down,
     );
-    supervise(
-        async {
-            tokio::try_join!(upstream, downstream)?;
-            Ok(())
-        },
-        &activity,
-        idle,
-    )
-    .await
+    supervise(upstream, downstream, &activity, idle).await
 }
 
-/// Runs both directions (`both`) to their end, or until nothing moved for
-/// `idle`.
+/// Runs both directions to their end, or until one fails, or until nothing
+/// moved for `idle` (shared by the copy and the splice paths).
 pub(crate) async fn supervise(
-    both: impl Future<Output = Result<(), (Side, io::Error)>>,
+    upstream: impl Future<Output = Result<(), (Side, io::Error)>>,
+    downstream: impl Future<Output = Result<(), (Side, io::Error)>>,
     activity: &Activity,
     idle: Duration,
 ) -> End {
+    let both = async {
+        tokio::try_join!(upstream, downstream)?;
+        Ok::<(), (Side, io::Error)>(())
+    };
     tokio::pin!(both);
     loop {
         // `None` when the idle timeout is too large to add to an instant:
@@ -185,24 +182,36 @@ pub(crate) async fn supervise(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use tokio::io::duplex;
+    use tokio::io::{DuplexStream, duplex};
+    use tokio::task::JoinHandle;
+
+    /// Runs `bidirectional` between two in-memory pipes; returns the peers
+    /// (client side, backend side) and the copy, which yields how it ended
+    /// and the bytes counted up and down.
+    fn spawn_copy(idle: Duration) -> (DuplexStream, DuplexStream, JoinHandle<(End, u64, u64)>) {
+        let (client, client_peer) = duplex(1024);
+        let (backend, backend_peer) = duplex(1024);
+        let copy = tokio::spawn(async move {
+            let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+            let counters = Counters {
+                up: &up,
+                down: &down,
+            };
+            let end = bidirectional(
+                tokio::io::split(client),
+                tokio::io::split(backend),
+                idle,
+                counters,
+            )
+            .await;
+            (end, up.into_inner(), down.into_inner())
+        });
+        (client_peer, backend_peer, copy)
+    }
 
     #[tokio::test]
     async fn a_huge_idle_timeout_means_none() {
-        let (client, mut client_peer) = duplex(64);
-        let (backend, mut backend_peer) = duplex(64);
-        let copy = tokio::spawn(async move {
-            let (u, d) = (AtomicU64::new(0), AtomicU64::new(0));
-            let counters = Counters { up: &u, down: &d };
-            bidirectional(
-                tokio::io::split(client),
-                tokio::io::split(backend),
-                Duration::MAX,
-                counters,
-            )
-            .await
-        });
+        let (mut client_peer, mut backend_peer, copy) = spawn_copy(Duration::MAX);
         client_peer.write_all(b"ping").await.expect("write");
         let mut got = [0_u8; 4];
         backend_peer
@@ -210,28 +219,13 @@ mod tests {
             .await
             .expect("relayed, no panic");
         drop((client_peer, backend_peer));
-        assert!(matches!(
-            copy.await.expect("no panic"),
-            End::Done | End::Client | End::Backend
-        ));
+        let (end, _, _) = copy.await.expect("no panic");
+        assert!(matches!(end, End::Done | End::Client | End::Backend));
     }
 
     #[tokio::test]
     async fn half_close_still_delivers_the_response() {
-        let (client, mut client_peer) = duplex(1024);
-        let (backend, mut backend_peer) = duplex(1024);
-        let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let (u, d) = (Arc::clone(&up), Arc::clone(&down));
-        let copy = tokio::spawn(async move {
-            let counters = Counters { up: &u, down: &d };
-            bidirectional(
-                tokio::io::split(client),
-                tokio::io::split(backend),
-                Duration::from_secs(5),
-                counters,
-            )
-            .await
-        });
+        let (mut client_peer, mut backend_peer, copy) = spawn_copy(Duration::from_secs(5));
         client_peer.write_all(b"request").await.expect("write");
         client_peer.shutdown().await.expect("half-close");
         let mut got = Vec::new();
@@ -242,29 +236,14 @@ mod tests {
         let mut back = Vec::new();
         client_peer.read_to_end(&mut back).await.expect("read");
         assert_eq!(back, b"response");
-        let end = copy.await.expect("task");
+        let (end, up, down) = copy.await.expect("task");
         assert!(matches!(end, End::Done), "{end:?}");
-        assert_eq!(
-            (up.load(Ordering::Relaxed), down.load(Ordering::Relaxed)),
-            (7, 8)
-        );
+        assert_eq!((up, down), (7, 8));
     }
 
     #[tokio::test(start_paused = true)]
     async fn idle_only_when_both_directions_are_quiet() {
-        let (client, mut client_peer) = duplex(1024);
-        let (backend, mut backend_peer) = duplex(1024);
-        let copy = tokio::spawn(async move {
-            let (u, d) = (AtomicU64::new(0), AtomicU64::new(0));
-            let counters = Counters { up: &u, down: &d };
-            bidirectional(
-                tokio::io::split(client),
-                tokio::io::split(backend),
-                Duration::from_secs(10),
-                counters,
-            )
-            .await
-        });
+        let (mut client_peer, mut backend_peer, copy) = spawn_copy(Duration::from_secs(10));
         // An upload trickling every 6 s keeps it alive past 10 s...
         for _ in 0..4 {
             tokio::time::sleep(Duration::from_secs(6)).await;
@@ -275,7 +254,7 @@ mod tests {
         assert!(!copy.is_finished());
         // ...and 10 s of silence ends it.
         tokio::time::sleep(Duration::from_secs(11)).await;
-        let end = copy.await.expect("task");
+        let (end, _, _) = copy.await.expect("task");
         assert!(matches!(end, End::Idle), "{end:?}");
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use lb_core::hash::{combine, hash_bytes};
 use lb_core::{Algorithm, BackendId, Balancer, Lease, Outcome, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -280,7 +281,7 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         }
         let request = match self.config.hash_key {
             HashKey::ClientIp => Request::new().with_ip(source.ip()),
-            HashKey::FourTuple => Request::new().with_key(format!("{source}-{local:?}").as_bytes()),
+            HashKey::FourTuple => Request::new().with_key_hash(flow_key(source, local)),
         };
         let Some((mut backend, lease)) = self.connect(&request).await else {
             self.stats.no_backend.fetch_add(1, Ordering::Relaxed);
@@ -374,6 +375,27 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
     }
 }
 
+/// A stable hash of a connection's addresses, without allocating: each
+/// address as IP octets and port, hashed, then combined.
+fn flow_key(source: SocketAddr, local: Option<SocketAddr>) -> u64 {
+    fn part(addr: SocketAddr) -> u64 {
+        let mut key = [0_u8; 18];
+        let len = match addr.ip() {
+            std::net::IpAddr::V4(ip) => {
+                key[..4].copy_from_slice(&ip.octets());
+                4
+            }
+            std::net::IpAddr::V6(ip) => {
+                key[..16].copy_from_slice(&ip.octets());
+                16
+            }
+        };
+        key[len..len + 2].copy_from_slice(&addr.port().to_be_bytes());
+        hash_bytes(&key[..len + 2])
+    }
+    combine(part(source), local.map_or(0, part))
+}
+
 /// Reads a PROXY protocol header (v1 or v2) from `client`: the header and
 /// any bytes read past it. Bounded by the decoder's size limits.
 async fn read_proxy_header(client: &mut TcpStream) -> Result<(Header, Vec<u8>), String> {
@@ -401,4 +423,21 @@ async fn read_proxy_header(client: &mut TcpStream) -> Result<(Header, Vec<u8>), 
 fn reset(stream: TcpStream) {
     let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
     drop(stream);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flow_key;
+
+    #[test]
+    fn flow_keys_tell_connections_apart_and_repeat() {
+        let a = "10.0.0.1:5000".parse().expect("addr");
+        let b = "10.0.0.1:5001".parse().expect("addr");
+        let local = Some("10.0.0.9:80".parse().expect("addr"));
+        assert_eq!(flow_key(a, local), flow_key(a, local));
+        assert_ne!(flow_key(a, local), flow_key(b, local));
+        assert_ne!(flow_key(a, local), flow_key(a, None));
+        let v6 = "[::1]:5000".parse().expect("addr");
+        assert_ne!(flow_key(v6, local), flow_key(a, local));
+    }
 }

@@ -123,13 +123,5 @@ pub(crate) async fn bidirectional(
         &activity,
         counters.down,
     );
-    supervise(
-        async {
-            tokio::try_join!(upstream, downstream)?;
-            Ok(())
-        },
-        &activity,
-        idle,
-    )
-    .await
+    supervise(upstream, downstream, &activity, idle).await
 }
