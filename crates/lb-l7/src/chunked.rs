@@ -1,0 +1,1 @@
+//! The chunked transfer coding (RFC 9112 §7.1).

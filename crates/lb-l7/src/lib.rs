@@ -1,0 +1,18 @@
+//! L7 load balancing for HTTP/1.1: a strict sans-IO codec, a router and sticky sessions.
+//!
+//! Everything in this crate is pure: parsers take byte slices, state machines take bytes and
+//! return events, and nothing here opens a socket. The proxy runtime drives these pieces.
+//!
+//! - [`head`]: request and response heads on `httparse`, with RFC 9112 framing enforced.
+//! - [`chunked`]: the chunked transfer-coding decoder (and encoder helpers).
+//! - [`router`]: routes as data, most specific match wins.
+//! - [`sticky`]: cookie-insert tokens, cookie/header hash keys, source-IP keys.
+#![forbid(unsafe_code)]
+
+pub mod chunked;
+pub mod head;
+mod limits;
+pub mod router;
+pub mod sticky;
+
+pub use limits::Limits;

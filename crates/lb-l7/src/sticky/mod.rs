@@ -1,0 +1,1 @@
+//! Sticky sessions: cookie-insert tokens, cookie/header hash keys, source-IP keys.
