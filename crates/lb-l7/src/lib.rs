@@ -5,14 +5,18 @@
 //!
 //! - [`head`]: request and response heads on `httparse`, with RFC 9112 framing enforced.
 //! - [`chunked`]: the chunked transfer-coding decoder (and encoder helpers).
+//! - [`rewrite`]: the heads sent on: hop-by-hop fields out, `X-Forwarded-*` in, route edits.
 //! - [`router`]: routes as data, most specific match wins.
 //! - [`sticky`]: cookie-insert tokens, cookie/header hash keys, source-IP keys.
 #![forbid(unsafe_code)]
 
 pub mod chunked;
+mod error;
 pub mod head;
 mod limits;
+pub mod rewrite;
 pub mod router;
 pub mod sticky;
 
+pub use error::ParseError;
 pub use limits::Limits;

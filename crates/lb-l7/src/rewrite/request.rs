@@ -1,0 +1,264 @@
+//! The request head sent upstream.
+
+use bytes::BufMut;
+
+use super::{ClientIp, HeaderEdits, is_hop_by_hop, named_in_connection, put_field};
+use crate::head::RequestHead;
+
+/// What the proxy tells the backend about the client, and how.
+///
+/// The defaults are those of a proxy at the edge: `X-Forwarded-For` replaced (a client could
+/// forge one), `X-Real-IP`, `X-Forwarded-Proto` and `X-Forwarded-Host` set, no `Forwarded`.
+/// Behind a trusted tier, [`Forwarding::append_forwarded_for`] keeps the chain.
+///
+/// # Examples
+///
+/// ```
+/// use lb_l7::rewrite::{ClientIp, Forwarding};
+/// let client = ClientIp::new("192.0.2.7".parse().unwrap()); // once per connection
+/// let fwd = Forwarding::new(client).tls(true).rfc7239(true);
+/// assert!(fwd.is_tls());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarding<'a> {
+    client: ClientIp,
+    tls: bool,
+    append: bool,
+    real_ip: bool,
+    forwarded_host: bool,
+    rfc7239: bool,
+    upgrade: bool,
+    fallback_host: &'a [u8],
+}
+
+impl<'a> Forwarding<'a> {
+    /// Forwarding on behalf of `client` (formatted once per connection), with the defaults above.
+    #[must_use]
+    pub const fn new(client: ClientIp) -> Self {
+        Self {
+            client,
+            tls: false,
+            append: false,
+            real_ip: true,
+            forwarded_host: true,
+            rfc7239: false,
+            upgrade: true,
+            fallback_host: b"",
+        }
+    }
+
+    /// Whether the client connection is TLS (`X-Forwarded-Proto: https`).
+    #[must_use]
+    pub const fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Whether the client's connection was TLS.
+    #[must_use]
+    pub const fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Appends the client to a received `X-Forwarded-For` (and `Forwarded`) instead of replacing
+    /// it: only when the peer is a trusted proxy tier.
+    #[must_use]
+    pub const fn append_forwarded_for(mut self, append: bool) -> Self {
+        self.append = append;
+        self
+    }
+
+    /// Sets `X-Real-IP` (on by default).
+    #[must_use]
+    pub const fn real_ip(mut self, on: bool) -> Self {
+        self.real_ip = on;
+        self
+    }
+
+    /// Sets `X-Forwarded-Host` (on by default).
+    #[must_use]
+    pub const fn forwarded_host(mut self, on: bool) -> Self {
+        self.forwarded_host = on;
+        self
+    }
+
+    /// Adds an RFC 7239 `Forwarded: for=...;proto=...;host=...` element (off by default).
+    #[must_use]
+    pub const fn rfc7239(mut self, on: bool) -> Self {
+        self.rfc7239 = on;
+        self
+    }
+
+    /// Passes `Upgrade` on when the client asked for one (on by default); the proxy must then
+    /// tunnel the connection after a `101`.
+    #[must_use]
+    pub const fn upgrade(mut self, on: bool) -> Self {
+        self.upgrade = on;
+        self
+    }
+
+    /// The `Host` to send when the request had none (an HTTP/1.0 client): typically the backend's
+    /// address, as nginx's `$proxy_host`.
+    #[must_use]
+    pub const fn fallback_host(mut self, host: &'a [u8]) -> Self {
+        self.fallback_host = host;
+        self
+    }
+
+    const fn proto(&self) -> &'static [u8] {
+        if self.tls { b"https" } else { b"http" }
+    }
+}
+
+/// Writes the head to send upstream for `head` into `out`.
+///
+/// - The request line is `METHOD origin-form HTTP/1.1` (an absolute-form target becomes its path
+///   and query; the pool speaks HTTP/1.1 to backends whatever the client spoke).
+/// - `Host` is the request's host (the authority of an absolute-form target wins over a received
+///   Host), or [`Forwarding::fallback_host`] if it had none.
+/// - Hop-by-hop fields are dropped, and every field the Connection header names; if the request
+///   asks for an upgrade (and [`Forwarding::upgrade`] allows it), `Connection: upgrade` and its
+///   `Upgrade` are written again.
+/// - Route edits are applied: removals to the received fields, additions after them.
+/// - `X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto`, `X-Forwarded-Host` (and `Forwarded`
+///   when enabled) are written last; received ones are replaced, or for `X-Forwarded-For` and
+///   `Forwarded` extended when [`Forwarding::append_forwarded_for`] is set.
+///
+/// # Examples
+///
+/// ```
+/// use lb_l7::head::parse_request;
+/// use lb_l7::rewrite::{write_request_head, ClientIp, Forwarding, HeaderEdits};
+/// use lb_l7::Limits;
+///
+/// let raw = b"GET /api HTTP/1.1\r\nHost: shop\r\nConnection: keep-alive\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n";
+/// let (head, _) = parse_request(raw, &Limits::default())?.complete().unwrap();
+/// let mut out = Vec::new();
+/// let fwd = Forwarding::new(ClientIp::new("192.0.2.7".parse().unwrap()));
+/// write_request_head(&head, &fwd, &HeaderEdits::new(), &mut out);
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     "GET /api HTTP/1.1\r\nHost: shop\r\nX-Forwarded-For: 192.0.2.7\r\nX-Real-IP: 192.0.2.7\r\n\
+///      X-Forwarded-Proto: http\r\nX-Forwarded-Host: shop\r\n\r\n"
+/// );
+/// # Ok::<(), lb_l7::ParseError>(())
+/// ```
+pub fn write_request_head(
+    head: &RequestHead<'_>,
+    fwd: &Forwarding<'_>,
+    edits: &HeaderEdits,
+    out: &mut impl BufMut,
+) {
+    let headers = head.headers();
+    let connection = head.connection();
+    let host = head.host().unwrap_or(fwd.fallback_host);
+    let upgrade = if fwd.upgrade { head.upgrade() } else { None };
+
+    out.put_slice(head.method_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(head.path());
+    if let Some(query) = head.query() {
+        out.put_u8(b'?');
+        out.put_slice(query);
+    }
+    out.put_slice(b" HTTP/1.1\r\nHost: ");
+    out.put_slice(host);
+    out.put_slice(b"\r\n");
+
+    let mut saw_xff = false;
+    let mut saw_forwarded = false;
+    for field in &headers {
+        let name = field.name;
+        if is_hop_by_hop(name) || is_replaced(name) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            saw_xff = true;
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"forwarded") && fwd.rfc7239 {
+            saw_forwarded = true;
+            continue;
+        }
+        if (!edits.is_empty() && edits.removes(name))
+            || named_in_connection(name, &headers, connection)
+        {
+            continue;
+        }
+        put_field(out, name, field.value);
+    }
+    if let Some(protocol) = upgrade {
+        out.put_slice(b"Connection: upgrade\r\n");
+        put_field(out, b"Upgrade", protocol);
+    }
+    for (name, value) in edits.added() {
+        put_field(out, name, value);
+    }
+
+    let ip = fwd.client.as_bytes();
+    out.put_slice(b"X-Forwarded-For: ");
+    if fwd.append && saw_xff {
+        for value in headers.get_all("x-forwarded-for") {
+            out.put_slice(value);
+            out.put_slice(b", ");
+        }
+    }
+    out.put_slice(ip);
+    out.put_slice(b"\r\n");
+    if fwd.real_ip {
+        put_field(out, b"X-Real-IP", ip);
+    }
+    put_field(out, b"X-Forwarded-Proto", fwd.proto());
+    if fwd.forwarded_host && !host.is_empty() {
+        put_field(out, b"X-Forwarded-Host", host);
+    }
+    if fwd.rfc7239 {
+        out.put_slice(b"Forwarded: ");
+        if fwd.append && saw_forwarded {
+            for value in headers.get_all("forwarded") {
+                out.put_slice(value);
+                out.put_slice(b", ");
+            }
+        }
+        write_forwarded_element(out, fwd, host);
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// Fields the proxy writes itself, so received copies are dropped: Host (written first) and the
+/// forwarding fields that are set rather than appended.
+fn is_replaced(name: &[u8]) -> bool {
+    match name.len() {
+        4 => name.eq_ignore_ascii_case(b"host"),
+        9 => name.eq_ignore_ascii_case(b"x-real-ip"),
+        16 => name.eq_ignore_ascii_case(b"x-forwarded-host"),
+        17 => name.eq_ignore_ascii_case(b"x-forwarded-proto"),
+        _ => false,
+    }
+}
+
+/// `for=192.0.2.7;proto=http;host=example.com` with IPv6 and non-token hosts quoted (RFC 7239 §4).
+fn write_forwarded_element(out: &mut impl BufMut, fwd: &Forwarding<'_>, host: &[u8]) {
+    out.put_slice(b"for=");
+    if fwd.client.ip().is_ipv6() {
+        out.put_slice(b"\"[");
+        out.put_slice(fwd.client.as_bytes());
+        out.put_slice(b"]\"");
+    } else {
+        out.put_slice(fwd.client.as_bytes());
+    }
+    out.put_slice(b";proto=");
+    out.put_slice(fwd.proto());
+    if !host.is_empty() {
+        out.put_slice(b";host=");
+        if crate::head::is_token(host) {
+            out.put_slice(host);
+        } else {
+            // A valid authority has no `"` or `\`, so quoting needs no escapes.
+            out.put_u8(b'"');
+            out.put_slice(host);
+            out.put_u8(b'"');
+        }
+    }
+}
