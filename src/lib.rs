@@ -6,9 +6,13 @@
 //!   (the `lb-core` crate).
 //! - [`l4`] (feature `l4`, default): the TCP forwarder, PROXY protocol and
 //!   TCP health probe (the `lb-l4` crate).
+//! - [`l7`] (feature `l7`, default): the strict HTTP/1.1 codec, router and
+//!   sticky sessions (the `lb-l7` crate).
 
 #![forbid(unsafe_code)]
 
 pub use lb_core as core;
 #[cfg(feature = "l4")]
 pub use lb_l4 as l4;
+#[cfg(feature = "l7")]
+pub use lb_l7 as l7;

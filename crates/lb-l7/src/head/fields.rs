@@ -57,26 +57,29 @@ impl<'b> Facts<'b> {
         };
         for h in headers {
             let name = h.name.as_bytes();
-            // Dispatch on length first: most fields are none of these and cost one compare.
-            match name.len() {
-                4 if name.eq_ignore_ascii_case(b"host") => {
+            // Most fields are none of these: a length and a first-letter test rule them out.
+            let Some(first) = name.first().map(u8::to_ascii_lowercase) else {
+                continue;
+            };
+            match (name.len(), first) {
+                (4, b'h') if name.eq_ignore_ascii_case(b"host") => {
                     facts.host_count += 1;
                     facts.host.get_or_insert(h.value);
                 }
-                6 if name.eq_ignore_ascii_case(b"expect") => {
+                (6, b'e') if name.eq_ignore_ascii_case(b"expect") => {
                     facts.expect = if h.value.eq_ignore_ascii_case(b"100-continue") {
                         Expect::Continue
                     } else {
                         Expect::Other
                     };
                 }
-                7 if name.eq_ignore_ascii_case(b"upgrade") => {
+                (7, b'u') if name.eq_ignore_ascii_case(b"upgrade") => {
                     facts.upgrade.get_or_insert(h.value);
                 }
-                10 if name.eq_ignore_ascii_case(b"connection") => {
+                (10, b'c') if name.eq_ignore_ascii_case(b"connection") => {
                     connection_options(h.value, &mut facts.connection);
                 }
-                14 if name.eq_ignore_ascii_case(b"content-length") => {
+                (14, b'c') if name.eq_ignore_ascii_case(b"content-length") => {
                     let n = parse_content_length(h.value)?;
                     match facts.content_length {
                         Some(prev) if prev != n => {
@@ -85,7 +88,7 @@ impl<'b> Facts<'b> {
                         _ => facts.content_length = Some(n),
                     }
                 }
-                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                (17, b't') if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                     facts.transfer = transfer_coding(facts.transfer, h.value)?;
                 }
                 _ => {}
@@ -192,7 +195,7 @@ pub(crate) fn is_token(v: &[u8]) -> bool {
 /// Whether `v` is a valid `uri-host [ ":" port ]` (RFC 9110 §7.2; userinfo is not allowed).
 /// An empty value is valid (RFC 9112 §3.2: Host is empty when the target has no authority).
 pub(crate) fn is_valid_authority(v: &[u8]) -> bool {
-    let (host, port) = if let Some(rest) = v.strip_prefix(b"[") {
+    let port = if let Some(rest) = v.strip_prefix(b"[") {
         // IP-literal: hex digits, dots, colons (IPv6 and IPv4-suffixed forms), or IPvFuture.
         let Some(end) = memchr::memchr(b']', rest) else {
             return false;
@@ -206,32 +209,37 @@ pub(crate) fn is_valid_authority(v: &[u8]) -> bool {
             return false;
         }
         match &rest[end + 1..] {
-            [] => (inside, None),
-            [b':', port @ ..] => (inside, Some(port)),
+            [] => return true,
+            [b':', port @ ..] => port,
             _ => return false,
         }
     } else {
-        let (host, port) = match memchr::memrchr(b':', v) {
-            Some(i) => (&v[..i], Some(&v[i + 1..])),
-            None => (v, None),
-        };
-        if !host.iter().all(|&b| is_reg_name_char(b)) {
-            return false;
+        // One pass: reg-name bytes up to an optional colon (which reg-name cannot contain).
+        let mut i = 0;
+        while i < v.len() && REG_NAME[usize::from(v[i])] {
+            i += 1;
         }
-        (host, port)
+        match v.get(i) {
+            None => return true,
+            Some(b':') if i > 0 => &v[i + 1..],
+            Some(_) => return false,
+        }
     };
-    if port.is_some() && host.is_empty() {
-        return false;
-    }
-    port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit))
+    port.len() <= 5 && port.iter().all(u8::is_ascii_digit)
 }
 
-/// `reg-name` characters: unreserved, sub-delims and `%` of pct-encoded.
-const fn is_reg_name_char(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'%'
-        | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
-}
+/// `reg-name` bytes: unreserved, sub-delims and `%` of pct-encoded.
+static REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b as u8,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'%'
+            | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=');
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -133,8 +133,8 @@ impl<'b> RequestHead<'b> {
 
     /// The header fields.
     #[must_use]
-    pub const fn headers(&self) -> Headers<'b> {
-        self.headers
+    pub const fn headers(&self) -> &Headers<'b> {
+        &self.headers
     }
 }
 
@@ -245,7 +245,7 @@ pub fn parse_request<'b>(
             connection: facts.connection,
             upgrade: facts.upgrade,
             expect: facts.expect,
-            headers: Headers::new(header_section(buf, consumed)),
+            headers: Headers::index(header_section(buf, consumed), req.headers),
         },
         consumed,
     ))
@@ -255,9 +255,13 @@ type TargetParts<'b> = (TargetForm, &'b [u8], Option<&'b [u8]>, Option<&'b [u8]>
 
 /// Splits a target into (form, path, query, authority) and checks the form fits the method.
 fn split_target(method: Method, target: &[u8]) -> Result<TargetParts<'_>, ParseError> {
-    if memchr::memchr(b'#', target).is_some() {
-        // A fragment is never part of a request target (RFC 9112 §3.2).
-        return Err(ParseError::InvalidTarget);
+    // One pass for both: a fragment is never part of a request target (RFC 9112 §3.2), and the
+    // query starts at the first `?`.
+    let mark = memchr::memchr2(b'#', b'?', target);
+    if let Some(i) = mark {
+        if target[i] == b'#' || memchr::memchr(b'#', &target[i..]).is_some() {
+            return Err(ParseError::InvalidTarget);
+        }
     }
     if method == Method::Connect {
         // authority-form is `host:port`, the port required.
@@ -275,7 +279,10 @@ fn split_target(method: Method, target: &[u8]) -> Result<TargetParts<'_>, ParseE
         return Ok((TargetForm::Asterisk, target, None, None));
     }
     if target.starts_with(b"/") {
-        let (path, query) = split_query(target);
+        let (path, query) = match mark {
+            Some(i) => (&target[..i], Some(&target[i + 1..])),
+            None => (target, None),
+        };
         return Ok((TargetForm::Origin, path, query, None));
     }
     let rest = strip_prefix_ignore_case(target, b"http://")

@@ -83,8 +83,8 @@ impl<'b> ResponseHead<'b> {
 
     /// The header fields.
     #[must_use]
-    pub const fn headers(&self) -> Headers<'b> {
-        self.headers
+    pub const fn headers(&self) -> &Headers<'b> {
+        &self.headers
     }
 }
 
@@ -190,7 +190,7 @@ pub fn parse_response<'b>(
             framing,
             connection: facts.connection,
             upgrade: facts.upgrade,
-            headers: Headers::new(header_section(buf, consumed)),
+            headers: Headers::index(header_section(buf, consumed), res.headers),
         },
         consumed,
     ))

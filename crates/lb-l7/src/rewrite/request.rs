@@ -2,7 +2,7 @@
 
 use bytes::BufMut;
 
-use super::{ClientIp, HeaderEdits, is_hop_by_hop, named_in_connection, put_field};
+use super::{ClientIp, HeaderEdits, named_in_connection, put_field};
 use crate::head::RequestHead;
 
 /// What the proxy tells the backend about the client, and how.
@@ -165,28 +165,40 @@ pub fn write_request_head(
     out.put_slice(host);
     out.put_slice(b"\r\n");
 
+    // Fields kept as received are copied in runs of whole lines; only a dropped field or a
+    // bare-LF line (rewritten with CRLF) breaks a run.
+    let raw = headers.as_bytes();
+    let mut lines = headers.iter();
+    let (mut run_start, mut pos) = (0, 0);
     let mut saw_xff = false;
     let mut saw_forwarded = false;
-    for field in &headers {
+    while let Some((field, line)) = lines.next_line() {
         let name = field.name;
-        if is_hop_by_hop(name) || is_replaced(name) {
-            continue;
+        let keep = match classify(name) {
+            Kind::HopByHop | Kind::Replaced => false,
+            Kind::XForwardedFor => {
+                saw_xff = true;
+                false
+            }
+            Kind::Forwarded if fwd.rfc7239 => {
+                saw_forwarded = true;
+                false
+            }
+            Kind::Forwarded | Kind::Other => {
+                !(!edits.is_empty() && edits.removes(name)
+                    || named_in_connection(name, headers, connection))
+            }
+        };
+        if !keep || !line.ends_with(b"\r\n") {
+            out.put_slice(&raw[run_start..pos]);
+            if keep {
+                put_field(out, name, field.value);
+            }
+            run_start = pos + line.len();
         }
-        if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-            saw_xff = true;
-            continue;
-        }
-        if name.eq_ignore_ascii_case(b"forwarded") && fwd.rfc7239 {
-            saw_forwarded = true;
-            continue;
-        }
-        if (!edits.is_empty() && edits.removes(name))
-            || named_in_connection(name, &headers, connection)
-        {
-            continue;
-        }
-        put_field(out, name, field.value);
+        pos += line.len();
     }
+    out.put_slice(&raw[run_start..pos]);
     if let Some(protocol) = upgrade {
         out.put_slice(b"Connection: upgrade\r\n");
         put_field(out, b"Upgrade", protocol);
@@ -226,15 +238,36 @@ pub fn write_request_head(
     out.put_slice(b"\r\n");
 }
 
-/// Fields the proxy writes itself, so received copies are dropped: Host (written first) and the
-/// forwarding fields that are set rather than appended.
-fn is_replaced(name: &[u8]) -> bool {
+/// What the request writer does with a received field.
+enum Kind {
+    /// Connection-specific: never forwarded.
+    HopByHop,
+    /// Written by the proxy itself: Host (first) and the forwarding fields that are set, not
+    /// appended (`X-Real-IP`, `X-Forwarded-Host`, `X-Forwarded-Proto`).
+    Replaced,
+    /// Replaced or extended.
+    XForwardedFor,
+    /// RFC 7239: replaced or extended when the proxy writes its own, else passed on.
+    Forwarded,
+    /// Anything else: kept unless a route edit or the Connection header drops it.
+    Other,
+}
+
+/// One length dispatch and at most a couple of comparisons per field.
+fn classify(name: &[u8]) -> Kind {
+    let is = |s: &[u8]| name.eq_ignore_ascii_case(s);
     match name.len() {
-        4 => name.eq_ignore_ascii_case(b"host"),
-        9 => name.eq_ignore_ascii_case(b"x-real-ip"),
-        16 => name.eq_ignore_ascii_case(b"x-forwarded-host"),
-        17 => name.eq_ignore_ascii_case(b"x-forwarded-proto"),
-        _ => false,
+        2 if is(b"te") => Kind::HopByHop,
+        4 if is(b"host") => Kind::Replaced,
+        7 if is(b"trailer") || is(b"upgrade") => Kind::HopByHop,
+        9 if is(b"x-real-ip") => Kind::Replaced,
+        9 if is(b"forwarded") => Kind::Forwarded,
+        10 if is(b"connection") || is(b"keep-alive") => Kind::HopByHop,
+        15 if is(b"x-forwarded-for") => Kind::XForwardedFor,
+        16 if is(b"proxy-connection") => Kind::HopByHop,
+        16 if is(b"x-forwarded-host") => Kind::Replaced,
+        17 if is(b"x-forwarded-proto") => Kind::Replaced,
+        _ => Kind::Other,
     }
 }
 

@@ -111,12 +111,12 @@ pub fn write_response_head(
     out.put_slice(head.reason());
     out.put_slice(b"\r\n");
 
-    for field in &headers {
+    for field in headers {
         let name = field.name;
         if is_hop_by_hop(name)
             || (dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
             || (!edits.is_empty() && edits.removes(name))
-            || named_in_connection(name, &headers, connection)
+            || named_in_connection(name, headers, connection)
         {
             continue;
         }

@@ -258,3 +258,18 @@ fn response_upgrade_and_generated_fields() {
         "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nSet-Cookie: srv=1; Path=/\r\n\r\n"
     );
 }
+
+#[test]
+fn bare_lf_lines_are_rewritten_with_crlf() {
+    let raw = b"GET / HTTP/1.1\nHost: h\nA: 1\r\nB:2 \nC: 3\r\nConnection: close\n\n";
+    let out = rewrite(raw, &client("10.0.0.1"), &HeaderEdits::new());
+    assert!(
+        out.contains("A: 1\r\nB: 2\r\nC: 3\r\nX-Forwarded-For"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches('\n').count(),
+        out.matches("\r\n").count(),
+        "{out:?}"
+    );
+}
