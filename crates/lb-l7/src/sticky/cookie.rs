@@ -33,13 +33,6 @@ pub enum ConfigError {
     MaxAge,
 }
 
-/// Whether `b` is an RFC 9110 `tchar` (the characters of a `token`).
-pub(super) const fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
-        | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
-}
-
 /// Whether `s` is a non-empty `token` (RFC 9110 §5.6.2; RFC 6265 `cookie-name` is the same).
 ///
 /// # Examples
@@ -54,7 +47,7 @@ pub(super) const fn is_tchar(b: u8) -> bool {
 /// ```
 #[must_use]
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_tchar)
+    crate::head::is_token(s.as_bytes())
 }
 
 /// A validated cookie name (an RFC 6265 `token`).

@@ -8,7 +8,7 @@ use super::cookie::{ConfigError, cookie_pairs, is_token};
 
 /// Read access to a request's header fields, without copying them.
 ///
-/// Implemented for `httparse`'s parsed headers, for slices, arrays and vectors of
+/// Implemented for a parsed head's [`Headers`](crate::head::Headers), for `httparse`'s parsed headers, for slices, arrays and vectors of
 /// `(name, value)` pairs (anything `AsRef<[u8]>`), for references to any of these (so a
 /// slice `headers: &[_]` is passed as `&headers`), and open to the proxy's own header
 /// table.
@@ -41,6 +41,20 @@ impl HeaderSource for [httparse::Header<'_>] {
     ) {
         for h in self {
             if h.name.eq_ignore_ascii_case(name) && visit(h.value).is_break() {
+                return;
+            }
+        }
+    }
+}
+
+impl HeaderSource for crate::head::Headers<'_> {
+    fn for_each_value<'s>(
+        &'s self,
+        name: &str,
+        visit: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
+    ) {
+        for value in self.get_all(name) {
+            if visit(value).is_break() {
                 return;
             }
         }
@@ -275,6 +289,18 @@ impl fmt::Debug for StickyInput<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_parsed_head() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nCookie: x=1; srv=tok\r\nX-User: u7\r\n\r\n";
+        let (head, _) = crate::head::parse_request(raw, &crate::Limits::default())
+            .unwrap()
+            .complete()
+            .unwrap();
+        let input = StickyInput::new(head.headers());
+        assert_eq!(input.cookie("srv"), Some(&b"tok"[..]));
+        assert_eq!(input.header("x-user"), Some(&b"u7"[..]));
+    }
 
     #[test]
     fn cookies_across_several_headers_in_order() {
