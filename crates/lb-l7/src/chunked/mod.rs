@@ -26,10 +26,11 @@
 //! It reads each byte once, allocates nothing, and never panics; an error is
 //! final and the decoder returns it again on every later call.
 //!
-//! Choices where the RFC, nginx and HAProxy leave room (this decoder is
-//! stricter than both, which accept a bare LF and skip extension bytes
-//! unchecked: what it lets through, any recipient should read the same
-//! way):
+//! Choices where the RFC, nginx and HAProxy leave room. This decoder is
+//! stricter than both (nginx's `ngx_http_parse_chunked` and HAProxy's
+//! `h1_parse_chunk_size`, in the versions read while writing this, accept a
+//! bare LF and skip extension bytes unchecked), so that what it lets
+//! through, any recipient should read the same way:
 //!
 //! - **Line endings.** CRLF only. A bare LF, a CR followed by anything but
 //!   LF, or chunk data not followed by exactly CRLF, is

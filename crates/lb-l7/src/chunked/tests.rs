@@ -333,6 +333,26 @@ fn invalid_bodies() {
 }
 
 #[test]
+fn one_byte_pieces_match_whole() {
+    let bodies: [&[u8]; 5] = [
+        b"5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\n",
+        b"3;a=\"b\"\r\nabc\r\n0 ; c\r\nX: y\r\nZ: \r\n\r\n\r\n",
+        b"5\r\nhello\r\n0\r\nX: y\r\n",
+        b"5\r\nhello\r\n0\r\nX y\r\n\r\n",
+        b"2\r\nabc\r\n",
+    ];
+    for wire in bodies {
+        let whole = decode_in_pieces(wire, &Limits::default(), &[usize::MAX]);
+        let bytewise = decode_in_pieces(wire, &Limits::default(), &[1]);
+        assert_eq!(bytewise.data, whole.data);
+        assert_eq!(bytewise.end, whole.end);
+        if !matches!(whole.end, End::Error(_)) {
+            assert_eq!(bytewise.trailers, whole.trailers);
+        }
+    }
+}
+
+#[test]
 fn size_bounds() {
     let max = format!("{MAX_CHUNK_SIZE:x}\r\n");
     assert_eq!(max, "fffffffffffff\r\n");
