@@ -1,1 +1,0 @@
-//! The chunked transfer coding (RFC 9112 §7.1).
