@@ -4,12 +4,14 @@
 //! return events, and nothing here opens a socket. The proxy runtime drives these pieces.
 //!
 //! - [`head`]: request and response heads on `httparse`, with RFC 9112 framing enforced.
+//! - [`body`]: where a body of any framing ends ([`body::BodyReader`]).
 //! - [`chunked`]: the chunked transfer-coding decoder (and encoder helpers).
 //! - [`rewrite`]: the heads sent on: hop-by-hop fields out, `X-Forwarded-*` in, route edits.
 //! - [`router`]: routes as data, most specific match wins.
 //! - [`sticky`]: cookie-insert tokens, cookie/header hash keys, source-IP keys.
 #![forbid(unsafe_code)]
 
+pub mod body;
 pub mod chunked;
 mod error;
 pub mod head;
