@@ -18,7 +18,9 @@ pub mod head;
 mod limits;
 pub mod rewrite;
 pub mod router;
+mod source;
 pub mod sticky;
 
 pub use error::ParseError;
 pub use limits::Limits;
+pub use source::{HeaderSource, NoHeaders};

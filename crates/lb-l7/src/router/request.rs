@@ -1,67 +1,6 @@
 //! What the router sees of a request: method, host, target and a header lookup.
 
-/// Header lookup for the router: the value of one header by name, without allocating.
-///
-/// The router asks only for the names its routes constrain, passing them in ASCII lowercase.
-/// Implementations must compare names case-insensitively (or store them lowercased). When a
-/// header occurs more than once, the implementation decides which value is seen; the provided
-/// implementations return the first. The value is compared byte for byte as returned, so return
-/// it the way the codec parsed it (surrounding whitespace already trimmed).
-///
-/// Provided for [`NoHeaders`], slices, arrays and vectors of `(name, value)` pairs (anything
-/// `AsRef<[u8]>`), and slices of `httparse::Header`.
-///
-/// # Examples
-///
-/// ```
-/// use lb_l7::router::HeaderSource;
-///
-/// let headers = [("Content-Type", "text/plain"), ("X-Env", "canary")];
-/// assert_eq!(headers.header(b"x-env"), Some(&b"canary"[..]));
-/// assert_eq!(headers.header(b"accept"), None);
-/// ```
-pub trait HeaderSource {
-    /// The value of header `name` (ASCII lowercase), or `None` when the request has none.
-    fn header(&self, name: &[u8]) -> Option<&[u8]>;
-}
-
-/// A header source with no headers: what [`RouteRequest::new`] starts with.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct NoHeaders;
-
-impl HeaderSource for NoHeaders {
-    fn header(&self, _name: &[u8]) -> Option<&[u8]> {
-        None
-    }
-}
-
-impl<N: AsRef<[u8]>, V: AsRef<[u8]>> HeaderSource for [(N, V)] {
-    fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        self.iter()
-            .find(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_ref())
-    }
-}
-
-impl<N: AsRef<[u8]>, V: AsRef<[u8]>, const K: usize> HeaderSource for [(N, V); K] {
-    fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        self.as_slice().header(name)
-    }
-}
-
-impl<N: AsRef<[u8]>, V: AsRef<[u8]>> HeaderSource for Vec<(N, V)> {
-    fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        self.as_slice().header(name)
-    }
-}
-
-impl HeaderSource for [httparse::Header<'_>] {
-    fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        self.iter()
-            .find(|h| h.name.as_bytes().eq_ignore_ascii_case(name))
-            .map(|h| h.value)
-    }
-}
+pub use crate::source::{HeaderSource, NoHeaders};
 
 /// The input of [`Router::route`](super::Router::route): borrowed views of one request.
 ///

@@ -5,121 +5,7 @@ use std::net::IpAddr;
 use std::ops::ControlFlow;
 
 use super::cookie::{ConfigError, cookie_pairs, is_token};
-
-/// Read access to a request's header fields, without copying them.
-///
-/// Implemented for a parsed head's [`Headers`](crate::head::Headers), for `httparse`'s parsed headers, for slices, arrays and vectors of
-/// `(name, value)` pairs (anything `AsRef<[u8]>`), for references to any of these (so a
-/// slice `headers: &[_]` is passed as `&headers`), and open to the proxy's own header
-/// table.
-///
-/// # Examples
-///
-/// ```
-/// use std::ops::ControlFlow;
-/// use lb_l7::sticky::HeaderSource;
-///
-/// let headers = [("Cookie", "a=1"), ("X-User", "u7"), ("cookie", "b=2")];
-/// let mut seen = Vec::new();
-/// headers.for_each_value("COOKIE", &mut |v| {
-///     seen.push(v);
-///     ControlFlow::Continue(())
-/// });
-/// assert_eq!(seen, [&b"a=1"[..], b"b=2"]);
-/// ```
-pub trait HeaderSource {
-    /// Calls `visit` with the value of every field named `name` (compared ASCII
-    /// case-insensitively), in order, until it returns [`ControlFlow::Break`].
-    fn for_each_value<'s>(&'s self, name: &str, visit: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>);
-}
-
-impl HeaderSource for [httparse::Header<'_>] {
-    fn for_each_value<'s>(
-        &'s self,
-        name: &str,
-        visit: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
-    ) {
-        for h in self {
-            if h.name.eq_ignore_ascii_case(name) && visit(h.value).is_break() {
-                return;
-            }
-        }
-    }
-}
-
-impl HeaderSource for crate::head::Headers<'_> {
-    fn for_each_value<'s>(
-        &'s self,
-        name: &str,
-        visit: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
-    ) {
-        for value in self.get_all(name) {
-            if visit(value).is_break() {
-                return;
-            }
-        }
-    }
-}
-
-impl<N: AsRef<[u8]>, V: AsRef<[u8]>> HeaderSource for [(N, V)] {
-    fn for_each_value<'s>(
-        &'s self,
-        name: &str,
-        visit: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
-    ) {
-        for (n, v) in self {
-            if n.as_ref().eq_ignore_ascii_case(name.as_bytes()) && visit(v.as_ref()).is_break() {
-                return;
-            }
-        }
-    }
-}
-
-impl<T, const K: usize> HeaderSource for [T; K]
-where
-    [T]: HeaderSource,
-{
-    fn for_each_value<'s>(
-        &'s self,
-        name: &str,
-        visit: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
-    ) {
-        self.as_slice().for_each_value(name, visit);
-    }
-}
-
-impl<T> HeaderSource for Vec<T>
-where
-    [T]: HeaderSource,
-{
-    fn for_each_value<'s>(
-        &'s self,
-        name: &str,
-        visit: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
-    ) {
-        self.as_slice().for_each_value(name, visit);
-    }
-}
-
-impl<S: HeaderSource + ?Sized> HeaderSource for &S {
-    fn for_each_value<'s>(
-        &'s self,
-        name: &str,
-        visit: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
-    ) {
-        (**self).for_each_value(name, visit);
-    }
-}
-
-impl<S: HeaderSource + ?Sized> HeaderSource for &mut S {
-    fn for_each_value<'s>(
-        &'s self,
-        name: &str,
-        visit: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
-    ) {
-        (**self).for_each_value(name, visit);
-    }
-}
+pub use crate::source::HeaderSource;
 
 /// A validated header field name (an RFC 9110 `token`), matched case-insensitively.
 ///
@@ -239,7 +125,7 @@ impl<'a> StickyInput<'a> {
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
         let mut found = None;
-        self.headers.for_each_value(name, &mut |v| {
+        self.headers.for_each_value(name.as_bytes(), &mut |v| {
             found = Some(v);
             ControlFlow::Break(())
         });
@@ -266,7 +152,7 @@ impl<'a> StickyInput<'a> {
         visit: &mut dyn FnMut(&'a [u8]) -> ControlFlow<()>,
     ) {
         let name = name.as_bytes();
-        self.headers.for_each_value("cookie", &mut |header| {
+        self.headers.for_each_value(b"cookie", &mut |header| {
             for (n, value) in cookie_pairs(header) {
                 if n == name {
                     visit(value)?;
