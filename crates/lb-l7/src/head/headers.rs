@@ -115,6 +115,7 @@ impl<'b> Headers<'b> {
         HeaderIter {
             headers: self,
             next: 0,
+            line_start: 0,
             rest: self.raw,
         }
     }
@@ -162,6 +163,8 @@ impl<'h, 'b> IntoIterator for &'h Headers<'b> {
 pub struct HeaderIter<'h, 'b> {
     headers: &'h Headers<'b>,
     next: usize,
+    /// Where the next indexed line starts.
+    line_start: u16,
     /// The unread lines, when scanning.
     rest: &'b [u8],
 }
@@ -174,19 +177,15 @@ impl<'b> HeaderIter<'_, 'b> {
             if self.next >= usize::from(count) {
                 return None;
             }
-            let s = self.headers.spans[self.next];
-            let start = if self.next == 0 {
-                0
-            } else {
-                self.headers.spans[self.next - 1].line_end
-            };
+            let s = *self.headers.spans.get(self.next)?;
+            let start = usize::from(self.line_start);
+            self.line_start = s.line_end;
             self.next += 1;
-            let at = |a: u16, b: u16| raw.get(usize::from(a)..usize::from(b)).unwrap_or_default();
-            let header = Header {
-                name: at(s.name_start, s.name_end),
-                value: at(s.value_start, s.value_end),
-            };
-            return Some((header, at(start, s.line_end)));
+            // Offsets were taken from the section itself: these never fail (and cannot panic).
+            let line = raw.get(start..usize::from(s.line_end))?;
+            let name = raw.get(usize::from(s.name_start)..usize::from(s.name_end))?;
+            let value = raw.get(usize::from(s.value_start)..usize::from(s.value_end))?;
+            return Some((Header { name, value }, line));
         }
         loop {
             if self.rest.is_empty() {
@@ -262,7 +261,7 @@ mod tests {
         let mut storage = [httparse::EMPTY_HEADER; 8];
         let mut req = httparse::Request::new(&mut storage);
         let n = req.parse(head).unwrap().unwrap();
-        let section = super::super::request::header_section(head, n);
+        let section = super::super::request::header_section(head, n, req.headers);
         both_ways(section, req.headers);
     }
 
@@ -276,7 +275,7 @@ mod tests {
         let mut storage = [httparse::EMPTY_HEADER; 64];
         let mut req = httparse::Request::new(&mut storage);
         let n = req.parse(&head).unwrap().unwrap();
-        let section = super::super::request::header_section(&head, n);
+        let section = super::super::request::header_section(&head, n, req.headers);
         let headers = Headers::index(section, req.headers);
         assert!(headers.indexed.is_none());
         assert_eq!(headers.iter().count(), 40);

@@ -245,7 +245,7 @@ pub fn parse_request<'b>(
             connection: facts.connection,
             upgrade: facts.upgrade,
             expect: facts.expect,
-            headers: Headers::index(header_section(buf, consumed), req.headers),
+            headers: Headers::index(header_section(buf, consumed, req.headers), req.headers),
         },
         consumed,
     ))
@@ -257,7 +257,11 @@ type TargetParts<'b> = (TargetForm, &'b [u8], Option<&'b [u8]>, Option<&'b [u8]>
 fn split_target(method: Method, target: &[u8]) -> Result<TargetParts<'_>, ParseError> {
     // One pass for both: a fragment is never part of a request target (RFC 9112 §3.2), and the
     // query starts at the first `?`.
-    let mark = memchr::memchr2(b'#', b'?', target);
+    let mark = if target.len() < 64 {
+        target.iter().position(|&b| b == b'?' || b == b'#')
+    } else {
+        memchr::memchr2(b'#', b'?', target)
+    };
     if let Some(i) = mark {
         if target[i] == b'#' || memchr::memchr(b'#', &target[i..]).is_some() {
             return Err(ParseError::InvalidTarget);
@@ -313,21 +317,25 @@ fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> 
         .then(|| &s[prefix.len()..])
 }
 
-/// The header lines of a complete head of `consumed` bytes: after the start line, before the
-/// blank line.
-pub(crate) fn header_section(buf: &[u8], consumed: usize) -> &[u8] {
-    let head = &buf[..consumed];
-    let start = head
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(0);
-    let Some(line_end) = memchr::memchr(b'\n', &head[start..]).map(|i| start + i + 1) else {
+/// The header lines of a complete head of `consumed` bytes whose fields `httparse` found:
+/// from the first field's name to just before the blank line.
+pub(crate) fn header_section<'b>(
+    buf: &'b [u8],
+    consumed: usize,
+    fields: &[httparse::Header<'b>],
+) -> &'b [u8] {
+    let Some(first) = fields.first() else {
         return &[];
     };
+    let head = &buf[..consumed];
     // The head ends with the blank line: "\r\n" or "\n".
-    let body = head
+    let lines = head
         .strip_suffix(b"\r\n")
         .or_else(|| head.strip_suffix(b"\n"))
         .unwrap_or(head);
-    body.get(line_end..).unwrap_or_default()
+    // httparse's name slices point into `buf`; the subtraction cannot fail, but is checked.
+    (first.name.as_ptr() as usize)
+        .checked_sub(buf.as_ptr() as usize)
+        .and_then(|start| lines.get(start..))
+        .unwrap_or_default()
 }

@@ -190,7 +190,7 @@ pub fn parse_response<'b>(
             framing,
             connection: facts.connection,
             upgrade: facts.upgrade,
-            headers: Headers::index(header_section(buf, consumed), res.headers),
+            headers: Headers::index(header_section(buf, consumed, res.headers), res.headers),
         },
         consumed,
     ))
