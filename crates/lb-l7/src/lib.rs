@@ -7,6 +7,8 @@
 //! - [`body`]: where a body of any framing ends ([`body::BodyReader`]).
 //! - [`chunked`]: the chunked transfer-coding decoder (and encoder helpers).
 //! - [`rewrite`]: the heads sent on: hop-by-hop fields out, `X-Forwarded-*` in, route edits.
+//! - [`route`]: what a route does (cluster, sticky policy, timeouts, retries, header edits) and
+//!   [`route::RouteTable`], a validated router of them built from named clusters.
 //! - [`router`]: routes as data, most specific match wins.
 //! - [`sticky`]: cookie-insert tokens, cookie/header hash keys, source-IP keys.
 #![forbid(unsafe_code)]
@@ -17,6 +19,7 @@ mod error;
 pub mod head;
 mod limits;
 pub mod rewrite;
+pub mod route;
 pub mod router;
 mod source;
 pub mod sticky;

@@ -215,7 +215,10 @@ pub(crate) fn is_valid_authority(v: &[u8]) -> bool {
         }
     } else {
         // One pass: reg-name bytes up to an optional colon (which reg-name cannot contain).
-        let i = v.iter().position(|&b| !REG_NAME[usize::from(b)]).unwrap_or(v.len());
+        let i = v
+            .iter()
+            .position(|&b| !REG_NAME[usize::from(b)])
+            .unwrap_or(v.len());
         match v.get(i) {
             None => return true,
             Some(b':') if i > 0 => &v[i + 1..],

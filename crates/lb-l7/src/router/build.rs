@@ -91,6 +91,35 @@ impl<A> RouterBuilder<A> {
     /// assert!(err.to_string().contains("route 'b' (#1) is shadowed by route 'a' (#0)"));
     /// ```
     pub fn build(self) -> Result<Router<A>, RouterError> {
+        self.build_checked(|_| Vec::new())
+    }
+
+    /// As [`build`](Self::build), and also asks `check` about each route's action (and the
+    /// default action): every reason it returns becomes a [`RouteIssue::InvalidAction`] in the
+    /// same error, so a route table built from configuration reports all its problems at once
+    /// (an unknown cluster next to a shadowed route).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build), plus the action problems.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lb_l7::router::{PathMatch, RouteIssue, RouteMatch, Router};
+    ///
+    /// let err = Router::builder()
+    ///     .route("a", RouteMatch::new().with_path(PathMatch::prefix("/a")), 0u32)
+    ///     .build_checked(|retries| {
+    ///         if *retries == 0 { vec!["zero retries".to_owned()] } else { vec![] }
+    ///     })
+    ///     .unwrap_err();
+    /// assert!(matches!(err.issues()[0], RouteIssue::InvalidAction { index: Some(0), .. }));
+    /// ```
+    pub fn build_checked(
+        self,
+        mut check: impl FnMut(&A) -> Vec<String>,
+    ) -> Result<Router<A>, RouterError> {
         let mut issues = Vec::new();
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut matches: HashMap<(HostKey, &PathMatch, Constraints), usize> = HashMap::new();
@@ -128,6 +157,24 @@ impl<A> RouterBuilder<A> {
                 }
             }
             canonical.push((host, constraints));
+        }
+        for (index, route) in self.routes.iter().enumerate() {
+            for reason in check(&route.action) {
+                issues.push(RouteIssue::InvalidAction {
+                    index: Some(index),
+                    name: route.name.clone(),
+                    reason,
+                });
+            }
+        }
+        if let Some(default) = &self.default {
+            for reason in check(default) {
+                issues.push(RouteIssue::InvalidAction {
+                    index: None,
+                    name: "default".to_owned(),
+                    reason,
+                });
+            }
         }
         if !issues.is_empty() {
             return Err(RouterError { issues });
@@ -243,6 +290,11 @@ pub struct RouterError {
 }
 
 impl RouterError {
+    /// An error listing `issues` (for tables built on top of the router).
+    pub(crate) fn from_issues(issues: Vec<RouteIssue>) -> Self {
+        Self { issues }
+    }
+
     /// The problems, in route order (never empty).
     #[must_use]
     pub fn issues(&self) -> &[RouteIssue] {
@@ -370,13 +422,25 @@ pub enum RouteIssue {
         /// The method as given.
         method: String,
     },
+    /// The route's action (its cluster, sticky policy, timeouts...) is invalid, as reported by
+    /// the check given to [`RouterBuilder::build_checked`].
+    #[error("route '{name}'{}: {reason}", index.map(|i| format!(" (#{i})")).unwrap_or_default())]
+    InvalidAction {
+        /// The route's position; `None` for the default action.
+        index: Option<usize>,
+        /// Its name (`default` for the default action).
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl RouteIssue {
-    /// The position of the route concerned.
+    /// The position of the route concerned (`usize::MAX` for the default action).
     #[must_use]
     pub fn index(&self) -> usize {
         match self {
+            Self::InvalidAction { index, .. } => index.unwrap_or(usize::MAX),
             Self::EmptyName { index }
             | Self::DuplicateName { index, .. }
             | Self::Shadowed { index, .. }

@@ -203,6 +203,48 @@ pub struct Router<A> {
 }
 
 impl<A> Router<A> {
+    /// The same table with each action replaced by `f(action)`: the indexes are kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lb_l7::router::{RouteMatch, RouteRequest, Router};
+    ///
+    /// let router = Router::builder().route("all", RouteMatch::new(), 2).build()?.map(|n| n * 10);
+    /// assert_eq!(*router.route(&RouteRequest::new(b"GET", b"/")).unwrap().action(), 20);
+    /// # Ok::<(), lb_l7::router::RouterError>(())
+    /// ```
+    #[must_use]
+    pub fn map<B>(self, mut f: impl FnMut(A) -> B) -> Router<B> {
+        match self.try_map(|a| Ok::<B, std::convert::Infallible>(f(a))) {
+            Ok(router) => router,
+            Err(never) => match never {},
+        }
+    }
+
+    /// As [`map`](Self::map) with a fallible `f`: the first error is returned.
+    ///
+    /// # Errors
+    ///
+    /// The first error `f` returns.
+    pub fn try_map<B, E>(self, mut f: impl FnMut(A) -> Result<B, E>) -> Result<Router<B>, E> {
+        let mut routes = Vec::with_capacity(self.routes.len());
+        for r in self.routes {
+            routes.push(Route {
+                name: r.name,
+                matcher: r.matcher,
+                action: f(r.action)?,
+            });
+        }
+        Ok(Router {
+            routes,
+            constraints: self.constraints,
+            hosts: self.hosts,
+            tables: self.tables,
+            default: self.default.map(f).transpose()?,
+        })
+    }
+
     /// A builder for a route table.
     ///
     /// # Examples

@@ -1,0 +1,114 @@
+//! What a matched route does: the cluster it balances over, its sticky policy, timeouts,
+//! retries and header edits; and [`RouteTable`], which builds a validated [`Router`] of them
+//! from named clusters.
+//!
+//! [`Router`]: crate::router::Router
+
+mod policy;
+mod table;
+
+use std::sync::Arc;
+
+use lb_core::{Balancer, Policy};
+
+pub use policy::{RetryPolicy, Timeouts};
+pub use table::{RouteSpec, RouteTable};
+
+use crate::rewrite::HeaderEdits;
+use crate::sticky::StickyPolicy;
+
+/// A named set of backends and the balancer that picks among them (nginx's `upstream`,
+/// HAProxy's `backend`, Envoy's cluster). Several routes may share one.
+///
+/// # Examples
+///
+/// ```
+/// use lb_core::{Backend, Balancer, Policy};
+/// use lb_l7::route::Cluster;
+///
+/// let backends = vec![Backend::new("127.0.0.1:9001".parse().unwrap())];
+/// let users = Cluster::new("users", Balancer::new("least-conn".parse::<Policy>()?, backends)?);
+/// assert_eq!(users.name(), "users");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Cluster {
+    name: String,
+    balancer: Balancer<Policy>,
+}
+
+impl Cluster {
+    /// A cluster called `name` balanced by `balancer`.
+    #[must_use]
+    pub fn new(name: impl Into<String>, balancer: Balancer<Policy>) -> Self {
+        Self {
+            name: name.into(),
+            balancer,
+        }
+    }
+
+    /// The cluster's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its balancer: picks, health, updates.
+    #[must_use]
+    pub const fn balancer(&self) -> &Balancer<Policy> {
+        &self.balancer
+    }
+}
+
+/// Everything a route decides for the requests it matches.
+#[derive(Debug, Clone)]
+pub struct RouteAction {
+    /// Where the requests go.
+    pub cluster: Arc<Cluster>,
+    /// How a client is kept on one backend, if at all.
+    pub sticky: StickyPolicy,
+    /// Time limits for each phase of a request.
+    pub timeouts: Timeouts,
+    /// When a failed attempt is tried again on another backend.
+    pub retry: RetryPolicy,
+    /// Fields removed from and added to requests sent upstream.
+    pub request_headers: HeaderEdits,
+    /// Fields removed from and added to responses sent back.
+    pub response_headers: HeaderEdits,
+}
+
+impl RouteAction {
+    /// Every problem with this action, in words (empty when it is valid).
+    #[must_use]
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = self.timeouts.problems();
+        problems.extend(self.retry.problems());
+        let hashing = self.cluster.balancer().algorithm().is_hash();
+        let sticky_hash = matches!(
+            self.sticky,
+            StickyPolicy::CookieHash { .. }
+                | StickyPolicy::HeaderHash { .. }
+                | StickyPolicy::SourceIp
+        );
+        if sticky_hash && !hashing {
+            problems.push(format!(
+                "sticky {} needs a hashing algorithm (hash, ring, maglev, rendezvous, bounded-load), \
+                 but cluster '{}' uses {}: the key would be ignored",
+                sticky_name(&self.sticky),
+                self.cluster.name(),
+                self.cluster.balancer().algorithm().name()
+            ));
+        }
+        problems
+    }
+}
+
+fn sticky_name(policy: &StickyPolicy) -> &'static str {
+    match policy {
+        StickyPolicy::CookieHash { .. } => "cookie hash",
+        StickyPolicy::HeaderHash { .. } => "header hash",
+        StickyPolicy::SourceIp => "source IP",
+        StickyPolicy::CookieInsert(_) => "cookie insert",
+        _ => "none",
+    }
+}
