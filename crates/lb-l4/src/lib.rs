@@ -9,6 +9,7 @@
 
 pub mod probe;
 pub mod proxy_protocol;
+pub mod server;
 pub mod tcp;
 pub mod udp;
 

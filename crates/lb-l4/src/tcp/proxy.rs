@@ -3,28 +3,26 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lb_core::hash::{combine, hash_bytes};
 use lb_core::{Algorithm, BackendId, Balancer, Lease, Outcome, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
 
 use crate::proxy_protocol::{self, Header, Status};
+pub use crate::server::DrainReport;
+use crate::server::{Admission, ServeOptions, serve_connections};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
 use crate::tcp::copy::{Counters, End, bidirectional};
 
 /// Counters of a [`TcpProxy`], readable while it runs.
 #[derive(Debug, Default)]
 pub struct TcpStats {
-    accepted: AtomicU64,
-    rejected: AtomicU64,
+    admission: Arc<Admission>,
     no_backend: AtomicU64,
     connect_failures: AtomicU64,
     completed: AtomicU64,
-    active: AtomicUsize,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
     proxy_errors: AtomicU64,
@@ -42,11 +40,25 @@ macro_rules! getters {
 }
 
 impl TcpStats {
+    /// Client connections accepted and handled.
+    #[must_use]
+    pub fn accepted(&self) -> u64 {
+        self.admission.accepted()
+    }
+
+    /// Client connections closed at once because of `max_connections`.
+    #[must_use]
+    pub fn rejected(&self) -> u64 {
+        self.admission.rejected()
+    }
+
+    /// Connections open now.
+    #[must_use]
+    pub fn active(&self) -> usize {
+        self.admission.active()
+    }
+
     getters!(
-        /// Client connections accepted and handled.
-        accepted: u64,
-        /// Client connections closed at once because of `max_connections`.
-        rejected: u64,
         /// Client connections closed because no backend could be reached.
         no_backend: u64,
         /// Backend connects that failed or timed out (each fed to health).
@@ -54,8 +66,6 @@ impl TcpStats {
         /// Connections that ended (any way, a drain's cut included) after
         /// reaching a backend.
         completed: u64,
-        /// Connections open now.
-        active: usize,
         /// Bytes from clients to backends (counted as they move).
         bytes_up: u64,
         /// Bytes from backends to clients (counted as they move).
@@ -67,15 +77,6 @@ impl TcpStats {
         /// when the pipes could be made).
         spliced: u64,
     );
-}
-
-/// What a drain did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DrainReport {
-    /// Connections that finished on their own during the drain.
-    pub finished: usize,
-    /// Connections still open at the deadline, closed.
-    pub cut: usize,
 }
 
 /// A TCP load balancer over an lb-core [`Balancer`].
@@ -106,27 +107,6 @@ pub struct TcpProxy<A: Algorithm> {
     balancer: Arc<Balancer<A>>,
     config: TcpProxyConfig,
     stats: Arc<TcpStats>,
-}
-
-/// The connections of one `serve` call (a proxy may serve several
-/// listeners; each drain waits for and cuts only its own).
-#[derive(Default)]
-struct Served {
-    open: AtomicUsize,
-    drained: Notify,
-}
-
-/// Decrements the active counts when a connection task ends, however; the
-/// last one of its `serve` wakes a waiting drain.
-struct Active(Arc<TcpStats>, Arc<Served>);
-
-impl Drop for Active {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
-        if self.1.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.1.drained.notify_waiters();
-        }
-    }
 }
 
 /// Counts a connection that reached a backend as completed when dropped.
@@ -173,76 +153,16 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> DrainReport {
-        tokio::pin!(shutdown);
-        // Connection tasks are plain spawns (no join set to reap on the
-        // accept path); they watch `cut` so a drain can close them, and the
-        // last one out wakes the drain.
-        let (cut, cut_rx) = watch::channel(false);
-        let served = Arc::new(Served::default());
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((client, peer)) => {
-                        let active = self.stats.active.load(Ordering::Relaxed);
-                        if active >= self.config.max_connections {
-                            self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                            reset(client);
-                            continue;
-                        }
-                        self.stats.active.fetch_add(1, Ordering::Relaxed);
-                        served.open.fetch_add(1, Ordering::AcqRel);
-                        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                        let guard = Active(Arc::clone(&self.stats), Arc::clone(&served));
-                        let proxy = Arc::clone(&self);
-                        let mut cut = cut_rx.clone();
-                        tokio::spawn(async move {
-                            tokio::select! {
-                                () = proxy.handle(client, peer) => {}
-                                _ = cut.wait_for(|&cut| cut) => {}
-                            }
-                            drop(guard);
-                        });
-                    }
-                    // Out of descriptors or similar: back off rather than spin.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-                },
-            }
-        }
-        drop(listener);
-        let open_at_start = served.open.load(Ordering::Acquire);
-        let deadline = tokio::time::sleep(self.config.drain_timeout);
-        tokio::pin!(deadline);
-        loop {
-            let notified = served.drained.notified();
-            if served.open.load(Ordering::Acquire) == 0 {
-                break;
-            }
-            tokio::select! {
-                () = &mut deadline => break,
-                () = notified => {}
-            }
-        }
-        let cut_count = served.open.load(Ordering::Acquire);
-        if cut_count > 0 {
-            let _ = cut.send(true);
-            // Cut tasks end at their next poll; wait for them (bounded).
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                loop {
-                    let notified = served.drained.notified();
-                    if served.open.load(Ordering::Acquire) == 0 {
-                        return;
-                    }
-                    notified.await;
-                }
-            })
-            .await;
-        }
-        DrainReport {
-            finished: open_at_start.saturating_sub(cut_count),
-            cut: cut_count,
-        }
+        let options = ServeOptions {
+            max_connections: self.config.max_connections,
+            drain_timeout: self.config.drain_timeout,
+        };
+        let admission = Arc::clone(&self.stats.admission);
+        serve_connections(listener, shutdown, &admission, options, |client, peer| {
+            let proxy = Arc::clone(&self);
+            async move { proxy.handle(client, peer).await }
+        })
+        .await
     }
 
     /// Forwards one client connection.
@@ -420,10 +340,6 @@ async fn read_proxy_header(client: &mut TcpStream) -> Result<(Header, Vec<u8>), 
 
 /// Closes a connection with a reset rather than a lingering FIN: an excess
 /// client learns at once.
-fn reset(stream: TcpStream) {
-    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-    drop(stream);
-}
 
 #[cfg(test)]
 mod tests {
