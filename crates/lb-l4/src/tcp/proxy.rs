@@ -338,9 +338,6 @@ async fn read_proxy_header(client: &mut TcpStream) -> Result<(Header, Vec<u8>), 
     }
 }
 
-/// Closes a connection with a reset rather than a lingering FIN: an excess
-/// client learns at once.
-
 #[cfg(test)]
 mod tests {
     use super::flow_key;
