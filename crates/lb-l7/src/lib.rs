@@ -1,11 +1,12 @@
 //! L7 load balancing for HTTP/1.1: a strict sans-IO codec, a router and sticky sessions.
 //!
-//! Everything in this crate is pure: parsers take byte slices, state machines take bytes and
+//! Everything in this crate but [`proxy`] is pure: parsers take byte slices, state machines take bytes and
 //! return events, and nothing here opens a socket. The proxy runtime drives these pieces.
 //!
 //! - [`head`]: request and response heads on `httparse`, with RFC 9112 framing enforced.
 //! - [`body`]: where a body of any framing ends ([`body::BodyReader`]).
 //! - [`chunked`]: the chunked transfer-coding decoder (and encoder helpers).
+//! - [`proxy`] (feature `proxy`, default): the runtime on tokio that drives all of the above.
 //! - [`rewrite`]: the heads sent on: hop-by-hop fields out, `X-Forwarded-*` in, route edits.
 //! - [`route`]: what a route does (cluster, sticky policy, timeouts, retries, header edits) and
 //!   [`route::RouteTable`], a validated router of them built from named clusters.
@@ -18,6 +19,8 @@ pub mod chunked;
 mod error;
 pub mod head;
 mod limits;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 pub mod rewrite;
 pub mod route;
 pub mod router;

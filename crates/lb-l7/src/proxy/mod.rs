@@ -1,0 +1,1 @@
+//! The HTTP/1.1 proxy runtime on tokio: HttpProxy, the upstream keep-alive pool, HttpProbe.
