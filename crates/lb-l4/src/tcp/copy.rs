@@ -24,7 +24,7 @@ const BUFFER: usize = 16 * 1024;
 
 /// How a copy ended.
 #[derive(Debug)]
-pub(crate) enum End {
+pub enum End {
     /// Both directions reached end of stream.
     Done,
     /// Nothing moved for the idle timeout.
@@ -38,9 +38,11 @@ pub(crate) enum End {
 /// Where the bytes moved in each direction are counted, as they move (so
 /// that counters are live, and right even if the copy is cancelled).
 #[derive(Clone, Copy)]
-pub(crate) struct Counters<'a> {
-    pub(crate) up: &'a AtomicU64,
-    pub(crate) down: &'a AtomicU64,
+pub struct Counters<'a> {
+    /// Bytes from the client to the backend.
+    pub up: &'a AtomicU64,
+    /// Bytes from the backend to the client.
+    pub down: &'a AtomicU64,
 }
 
 /// Which side an I/O error came from.
@@ -113,11 +115,11 @@ where
     }
 }
 
-/// Copies between the client and the backend, each given as its read and
-/// write halves (for `TcpStream`, `split()`: no lock per operation, unlike
+/// Copies between the client and the backend (a TCP forward, or an HTTP connection
+/// after an upgrade), each given as its read and write halves (for `TcpStream`, `split()`: no lock per operation, unlike
 /// `tokio::io::split`), in both directions until both are done, one fails,
 /// or nothing moves for `idle`.
-pub(crate) async fn bidirectional<CR, CW, BR, BW>(
+pub async fn bidirectional<CR, CW, BR, BW>(
     (client_read, client_write): (CR, CW),
     (backend_read, backend_write): (BR, BW),
     idle: Duration,

@@ -10,5 +10,6 @@ mod proxy;
 mod splice;
 
 pub use config::{HashKey, TcpProxyConfig};
+pub use copy::{Counters, End, bidirectional};
 pub use listen::listen;
 pub use proxy::{DrainReport, TcpProxy, TcpStats};

@@ -34,6 +34,8 @@ pub(crate) struct Facts<'b> {
     pub(crate) host_count: u32,
     pub(crate) content_length: Option<u64>,
     pub(crate) transfer: TransferCoding,
+    /// Transfer codings other than `chunked` were listed (`gzip, chunked`).
+    pub(crate) other_codings: bool,
     pub(crate) connection: ConnectionOptions,
     pub(crate) upgrade: Option<&'b [u8]>,
     pub(crate) expect: Expect,
@@ -51,6 +53,7 @@ impl<'b> Facts<'b> {
             host_count: 0,
             content_length: None,
             transfer: TransferCoding::Absent,
+            other_codings: false,
             connection: ConnectionOptions::default(),
             upgrade: None,
             expect: Expect::None,
@@ -90,6 +93,11 @@ impl<'b> Facts<'b> {
                 }
                 (17, b't') if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                     facts.transfer = transfer_coding(facts.transfer, h.value)?;
+                    facts.other_codings |= !h.value.eq_ignore_ascii_case(b"chunked")
+                        && h.value.split(|&b| b == b',').any(|c| {
+                            let c = super::headers::trim_ows(c);
+                            !c.is_empty() && !c.eq_ignore_ascii_case(b"chunked")
+                        });
                 }
                 _ => {}
             }

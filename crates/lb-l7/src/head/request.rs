@@ -68,7 +68,8 @@ impl<'b> RequestHead<'b> {
     }
 
     /// The path, without the query: `/a/b` for both `/a/b?x` and `http://h/a/b?x`; `/` for
-    /// `http://h` or `http://h?x`; `*` for the asterisk form; empty for CONNECT.
+    /// `http://h` or `http://h?x` (`*` for `OPTIONS http://h`, RFC 9112 §3.2.4); `*` for the
+    /// asterisk form; empty for CONNECT (whose target is [`RequestHead::target`]).
     #[must_use]
     pub const fn path(&self) -> &'b [u8] {
         self.path
@@ -125,10 +126,14 @@ impl<'b> RequestHead<'b> {
         }
     }
 
-    /// What the `Expect` header asks for.
+    /// What the `Expect` header asks for; always [`Expect::None`] in HTTP/1.0, where an
+    /// expectation must be ignored (RFC 9110 §10.1.1).
     #[must_use]
     pub const fn expect(&self) -> Expect {
-        self.expect
+        match self.version {
+            Version::Http11 => self.expect,
+            Version::Http10 => Expect::None,
+        }
     }
 
     /// The header fields.
@@ -301,7 +306,12 @@ fn split_target(method: Method, target: &[u8]) -> Result<TargetParts<'_>, ParseE
         return Err(ParseError::InvalidTarget);
     }
     let (path, query) = split_query(path_query);
-    let path = if path.is_empty() { &b"/"[..] } else { path };
+    let path = match (path.is_empty(), query, method) {
+        // RFC 9112 §3.2.4: the last proxy sends `*` for OPTIONS of a whole server.
+        (true, None, Method::Options) => &b"*"[..],
+        (true, _, _) => &b"/"[..],
+        (false, _, _) => path,
+    };
     Ok((TargetForm::Absolute, path, query, Some(authority)))
 }
 

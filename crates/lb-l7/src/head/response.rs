@@ -16,6 +16,7 @@ pub struct ResponseHead<'b> {
     status: u16,
     reason: &'b [u8],
     framing: Framing,
+    other_codings: bool,
     connection: ConnectionOptions,
     upgrade: Option<&'b [u8]>,
     headers: Headers<'b>,
@@ -44,6 +45,13 @@ impl<'b> ResponseHead<'b> {
     #[must_use]
     pub const fn framing(&self) -> Framing {
         self.framing
+    }
+
+    /// Whether Transfer-Encoding lists codings other than `chunked` (`gzip, chunked`): decoding
+    /// the chunks alone would not give the content.
+    #[must_use]
+    pub const fn has_other_transfer_codings(&self) -> bool {
+        self.other_codings
     }
 
     /// Whether this is an interim (1xx) response; the final one follows it.
@@ -188,6 +196,7 @@ pub fn parse_response<'b>(
             status,
             reason: res.reason.unwrap_or_default().as_bytes(),
             framing,
+            other_codings: facts.other_codings,
             connection: facts.connection,
             upgrade: facts.upgrade,
             headers: Headers::index(header_section(buf, consumed, res.headers), res.headers),

@@ -14,6 +14,11 @@ pub enum EditError {
     /// The value holds a control byte (CR, LF, NUL...), which would split or corrupt the head.
     #[error("invalid value for header {0:?}")]
     InvalidValue(String),
+    /// A field the proxy must control: framing (`Content-Length`, `Transfer-Encoding`),
+    /// connection management (`Connection`, `Keep-Alive`, `Proxy-Connection`, `TE`, `Upgrade`),
+    /// or `Host` removed without a replacement (use [`HeaderEdits::set`]).
+    #[error("header {0:?} cannot be edited by a route")]
+    Reserved(String),
 }
 
 /// A field to add: name and value.
@@ -22,7 +27,11 @@ type Field = (Box<[u8]>, Box<[u8]>);
 /// Fields a route removes from and adds to the messages it forwards.
 ///
 /// Removal applies to the fields received; added fields are appended after them, so `set` is a
-/// removal and an addition. Names and values are checked once, when the edit is built.
+/// removal and an addition. Removing or setting a field the proxy writes itself (`Host`,
+/// `X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto`, `X-Forwarded-Host`, `Forwarded`)
+/// replaces the proxy's own value, as nginx's `proxy_set_header` does; `Host` can only be set.
+/// Framing and connection fields cannot be edited. Names and values are checked once, when the
+/// edit is built.
 ///
 /// # Examples
 ///
@@ -52,8 +61,16 @@ impl HeaderEdits {
     ///
     /// # Errors
     ///
-    /// [`EditError::InvalidName`] if `name` is not a token.
-    pub fn remove(mut self, name: &str) -> Result<Self, EditError> {
+    /// [`EditError::InvalidName`] if `name` is not a token, [`EditError::Reserved`] for a
+    /// framing or connection field or `Host`.
+    pub fn remove(self, name: &str) -> Result<Self, EditError> {
+        if name.eq_ignore_ascii_case("host") {
+            return Err(EditError::Reserved(name.to_owned()));
+        }
+        self.remove_any(name)
+    }
+
+    fn remove_any(mut self, name: &str) -> Result<Self, EditError> {
         check_name(name)?;
         self.remove
             .push(name.as_bytes().to_ascii_lowercase().into_boxed_slice());
@@ -64,7 +81,7 @@ impl HeaderEdits {
     ///
     /// # Errors
     ///
-    /// [`EditError::InvalidName`] or [`EditError::InvalidValue`].
+    /// [`EditError::InvalidName`], [`EditError::InvalidValue`] or [`EditError::Reserved`].
     pub fn add(mut self, name: &str, value: &str) -> Result<Self, EditError> {
         check_name(name)?;
         if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
@@ -83,7 +100,7 @@ impl HeaderEdits {
     ///
     /// As [`HeaderEdits::add`].
     pub fn set(self, name: &str, value: &str) -> Result<Self, EditError> {
-        self.remove(name)?.add(name, value)
+        self.remove_any(name)?.add(name, value)
     }
 
     /// Whether a received field called `name` is removed.
@@ -105,9 +122,20 @@ impl HeaderEdits {
 }
 
 fn check_name(name: &str) -> Result<(), EditError> {
-    if is_token(name.as_bytes()) {
-        Ok(())
-    } else {
-        Err(EditError::InvalidName(name.to_owned()))
+    if !is_token(name.as_bytes()) {
+        return Err(EditError::InvalidName(name.to_owned()));
     }
+    const RESERVED: [&str; 7] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+    ];
+    if RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        return Err(EditError::Reserved(name.to_owned()));
+    }
+    Ok(())
 }

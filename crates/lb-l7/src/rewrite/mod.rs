@@ -1,8 +1,10 @@
 //! Rewriting heads for the next hop: hop-by-hop fields out, forwarding fields in.
 //!
 //! A proxy must not pass on the fields that describe its own connection with the client
-//! (RFC 9110 §7.6.1): `Connection` and every field it names, `Keep-Alive`, `Proxy-Connection`,
-//! `TE`, `Trailer`, and `Upgrade` unless the request is being tunnelled. It tells the backend who
+//! (RFC 9110 §7.6.1): `Connection` and every field it names (but never the framing fields or
+//! Host: removing those would change where the message ends), `Keep-Alive`, `Proxy-Connection`,
+//! `TE`, and `Upgrade` unless the request is being tunnelled. `Trailer` is end-to-end (RFC 9110
+//! §6.6.2) and kept while trailers are forwarded. It tells the backend who
 //! the client was with `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP`
 //! and optionally RFC 7239 `Forwarded`. Routes add and remove their own fields
 //! ([`HeaderEdits`]).
@@ -27,7 +29,7 @@ use crate::head::{ConnectionOptions, Headers};
 fn is_hop_by_hop(name: &[u8]) -> bool {
     match name.len() {
         2 => name.eq_ignore_ascii_case(b"te"),
-        7 => name.eq_ignore_ascii_case(b"trailer") || name.eq_ignore_ascii_case(b"upgrade"),
+        7 => name.eq_ignore_ascii_case(b"upgrade"),
         10 => name.eq_ignore_ascii_case(b"connection") || name.eq_ignore_ascii_case(b"keep-alive"),
         16 => name.eq_ignore_ascii_case(b"proxy-connection"),
         _ => false,
@@ -38,10 +40,19 @@ fn is_hop_by_hop(name: &[u8]) -> bool {
 /// [`ConnectionOptions::other`] says some field does).
 fn named_in_connection(name: &[u8], headers: &Headers<'_>, options: ConnectionOptions) -> bool {
     options.other
+        && !is_framing_or_host(name)
         && headers.get_all("connection").any(|v| {
             v.split(|&b| b == b',')
                 .any(|t| crate::head::trim_ows(t).eq_ignore_ascii_case(name))
         })
+}
+
+/// Fields a Connection header may not remove: the forwarded message must keep its framing and
+/// its Host.
+fn is_framing_or_host(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"content-length")
+        || name.eq_ignore_ascii_case(b"transfer-encoding")
+        || name.eq_ignore_ascii_case(b"host")
 }
 
 /// Writes `name: value\r\n`.

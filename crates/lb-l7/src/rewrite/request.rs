@@ -3,7 +3,7 @@
 use bytes::BufMut;
 
 use super::{ClientIp, HeaderEdits, named_in_connection, put_field};
-use crate::head::RequestHead;
+use crate::head::{RequestHead, TargetForm, Version};
 
 /// What the proxy tells the backend about the client, and how.
 ///
@@ -28,6 +28,7 @@ pub struct Forwarding<'a> {
     forwarded_host: bool,
     rfc7239: bool,
     upgrade: bool,
+    strip_expect: bool,
     fallback_host: &'a [u8],
 }
 
@@ -43,6 +44,7 @@ impl<'a> Forwarding<'a> {
             forwarded_host: true,
             rfc7239: false,
             upgrade: true,
+            strip_expect: false,
             fallback_host: b"",
         }
     }
@@ -94,6 +96,14 @@ impl<'a> Forwarding<'a> {
     #[must_use]
     pub const fn upgrade(mut self, on: bool) -> Self {
         self.upgrade = on;
+        self
+    }
+
+    /// Drops `Expect` (off by default): for a proxy that answers `100 Continue` itself before
+    /// reading the body, as nginx does, so the backend does not wait for a second go-ahead.
+    #[must_use]
+    pub const fn strip_expect(mut self, on: bool) -> Self {
+        self.strip_expect = on;
         self
     }
 
@@ -156,14 +166,23 @@ pub fn write_request_head(
 
     out.put_slice(head.method_str().as_bytes());
     out.put_u8(b' ');
-    out.put_slice(head.path());
-    if let Some(query) = head.query() {
-        out.put_u8(b'?');
-        out.put_slice(query);
+    if head.target_form() == TargetForm::Authority {
+        out.put_slice(head.target());
+    } else {
+        out.put_slice(head.path());
+        if let Some(query) = head.query() {
+            out.put_u8(b'?');
+            out.put_slice(query);
+        }
     }
-    out.put_slice(b" HTTP/1.1\r\nHost: ");
-    out.put_slice(host);
-    out.put_slice(b"\r\n");
+    out.put_slice(b" HTTP/1.1\r\n");
+    // A route that sets Host replaces it (its value comes with the route's added fields).
+    let own = |name: &[u8]| edits.is_empty() || !edits.removes(name);
+    if own(b"host") {
+        put_field(out, b"Host", host);
+    }
+    // HTTP/1.0 has no expectations (RFC 9110 §10.1.1): never pass one on as HTTP/1.1.
+    let strip_expect = fwd.strip_expect || head.version() == Version::Http10;
 
     // Fields kept as received are copied in runs of whole lines; only a dropped field or a
     // bare-LF line (rewritten with CRLF) breaks a run.
@@ -184,7 +203,8 @@ pub fn write_request_head(
                 saw_forwarded = true;
                 false
             }
-            Kind::Forwarded | Kind::Other => {
+            Kind::Expect if strip_expect => false,
+            Kind::Forwarded | Kind::Expect | Kind::Other => {
                 !(!edits.is_empty() && edits.removes(name)
                     || named_in_connection(name, headers, connection))
             }
@@ -208,23 +228,27 @@ pub fn write_request_head(
     }
 
     let ip = fwd.client.as_bytes();
-    out.put_slice(b"X-Forwarded-For: ");
-    if fwd.append && saw_xff {
-        for value in headers.get_all("x-forwarded-for") {
-            out.put_slice(value);
-            out.put_slice(b", ");
+    if own(b"x-forwarded-for") {
+        out.put_slice(b"X-Forwarded-For: ");
+        if fwd.append && saw_xff {
+            for value in headers.get_all("x-forwarded-for") {
+                out.put_slice(value);
+                out.put_slice(b", ");
+            }
         }
+        out.put_slice(ip);
+        out.put_slice(b"\r\n");
     }
-    out.put_slice(ip);
-    out.put_slice(b"\r\n");
-    if fwd.real_ip {
+    if fwd.real_ip && own(b"x-real-ip") {
         put_field(out, b"X-Real-IP", ip);
     }
-    put_field(out, b"X-Forwarded-Proto", fwd.proto());
-    if fwd.forwarded_host && !host.is_empty() {
+    if own(b"x-forwarded-proto") {
+        put_field(out, b"X-Forwarded-Proto", fwd.proto());
+    }
+    if fwd.forwarded_host && !host.is_empty() && own(b"x-forwarded-host") {
         put_field(out, b"X-Forwarded-Host", host);
     }
-    if fwd.rfc7239 {
+    if fwd.rfc7239 && own(b"forwarded") {
         out.put_slice(b"Forwarded: ");
         if fwd.append && saw_forwarded {
             for value in headers.get_all("forwarded") {
@@ -249,6 +273,8 @@ enum Kind {
     XForwardedFor,
     /// RFC 7239: replaced or extended when the proxy writes its own, else passed on.
     Forwarded,
+    /// Dropped when the proxy answers `100 Continue` itself.
+    Expect,
     /// Anything else: kept unless a route edit or the Connection header drops it.
     Other,
 }
@@ -259,7 +285,8 @@ fn classify(name: &[u8]) -> Kind {
     match name.len() {
         2 if is(b"te") => Kind::HopByHop,
         4 if is(b"host") => Kind::Replaced,
-        7 if is(b"trailer") || is(b"upgrade") => Kind::HopByHop,
+        6 if is(b"expect") => Kind::Expect,
+        7 if is(b"upgrade") => Kind::HopByHop,
         9 if is(b"x-real-ip") => Kind::Replaced,
         9 if is(b"forwarded") => Kind::Forwarded,
         10 if is(b"connection") || is(b"keep-alive") => Kind::HopByHop,

@@ -59,10 +59,24 @@ impl<'a> ResponseRewrite<'a> {
     }
 
     /// Whether the body must be decoded from chunked before relaying: HTTP/1.0 clients do not
-    /// understand chunked, so they get the data until the connection closes.
+    /// understand chunked, so they get the data until the connection closes. Not for codings
+    /// beyond `chunked`: see [`ResponseRewrite::can_relay`].
     #[must_use]
     pub const fn dechunks(&self, head: &ResponseHead<'_>) -> bool {
-        matches!(self.client_version, Version::Http10) && matches!(head.framing(), Framing::Chunked)
+        matches!(self.client_version, Version::Http10)
+            && matches!(head.framing(), Framing::Chunked)
+            && !head.has_other_transfer_codings()
+    }
+
+    /// Whether `head` can be relayed to this client at all: an HTTP/1.0 client cannot be told
+    /// of transfer codings (RFC 9112 §6.1), so a body with codings other than `chunked`
+    /// (`gzip, chunked`, or `gzip` until close) cannot reach it correctly; the proxy answers
+    /// 502 instead.
+    #[must_use]
+    pub const fn can_relay(&self, head: &ResponseHead<'_>) -> bool {
+        !(matches!(self.client_version, Version::Http10)
+            && head.has_other_transfer_codings()
+            && !matches!(head.framing(), Framing::None))
     }
 }
 
@@ -100,6 +114,8 @@ pub fn write_response_head(
     let headers = head.headers();
     let connection = head.connection();
     let dechunk = rw.dechunks(head);
+    // HTTP/1.0 clients are never sent Transfer-Encoding (RFC 9112 §6.1).
+    let drop_te = rw.client_version == Version::Http10;
 
     out.put_slice(b"HTTP/1.1 ");
     let status = head.status();
@@ -114,7 +130,9 @@ pub fn write_response_head(
     for field in headers {
         let name = field.name;
         if is_hop_by_hop(name)
-            || (dechunk && name.eq_ignore_ascii_case(b"transfer-encoding"))
+            || (drop_te && name.eq_ignore_ascii_case(b"transfer-encoding"))
+            // Trailers are dropped with the chunks: so is their announcement.
+            || (dechunk && name.eq_ignore_ascii_case(b"trailer"))
             || (!edits.is_empty() && edits.removes(name))
             || named_in_connection(name, headers, connection)
         {

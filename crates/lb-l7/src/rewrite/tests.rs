@@ -42,7 +42,6 @@ fn hop_by_hop_fields_are_dropped() {
         "Keep-Alive",
         "Proxy-Connection",
         "TE:",
-        "Trailer",
         "Upgrade",
         "X-Secret",
     ] {
@@ -50,6 +49,8 @@ fn hop_by_hop_fields_are_dropped() {
     }
     assert!(out.contains("Content-Length: 3\r\n"));
     assert!(out.contains("Accept: */*\r\n"));
+    // End to end (RFC 9110 §6.6.2): the trailers it announces are forwarded with the body.
+    assert!(out.contains("Trailer: X-T\r\n"));
 }
 
 #[test]
@@ -272,4 +273,17 @@ fn bare_lf_lines_are_rewritten_with_crlf() {
         out.matches("\r\n").count(),
         "{out:?}"
     );
+}
+
+#[test]
+fn expect_is_dropped_only_when_asked() {
+    let raw = b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
+    let out = rewrite(raw, &client("10.0.0.1"), &HeaderEdits::new());
+    assert!(out.contains("Expect: 100-continue\r\n"), "{out}");
+    let out = rewrite(
+        raw,
+        &client("10.0.0.1").strip_expect(true),
+        &HeaderEdits::new(),
+    );
+    assert!(!out.contains("Expect"), "{out}");
 }
