@@ -1,5 +1,7 @@
 //! The HTTP/1.1 proxy runtime on tokio: HttpProxy, the upstream keep-alive pool, HttpProbe.
 
 mod budget;
+mod pool;
 
 pub use budget::RetryBudget;
+pub use pool::{Pool, PoolConfig, PoolStats};
