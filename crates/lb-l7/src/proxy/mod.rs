@@ -2,6 +2,8 @@
 
 mod budget;
 mod pool;
+mod probe;
 
 pub use budget::RetryBudget;
 pub use pool::{Pool, PoolConfig, PoolStats};
+pub use probe::{HttpProbe, ProbeConfigError};
