@@ -16,6 +16,8 @@ mod start;
 
 pub use fields::ConnectionOptions;
 pub(crate) use fields::is_token;
+#[cfg(feature = "proxy")]
+pub(crate) use fields::is_valid_authority;
 pub(crate) use headers::trim_ows;
 pub use headers::{Header, HeaderIter, Headers};
 pub use request::{RequestHead, TargetForm, parse_request};

@@ -342,58 +342,10 @@ impl Probe for HttpProbe {
     }
 }
 
-/// `host [":" port]`: a reg-name or IPv4 address, or a bracketed IP literal; a numeric port.
+/// `host [":" port]`, non-empty, as the codec checks a received Host.
 fn is_host(value: &str) -> bool {
-    let (host_ok, port) = if let Some(rest) = value.strip_prefix('[') {
-        let Some((literal, after)) = rest.split_once(']') else {
-            return false;
-        };
-        let port = match after {
-            "" => None,
-            _ => match after.strip_prefix(':') {
-                Some(port) => Some(port),
-                None => return false,
-            },
-        };
-        let literal_ok = !literal.is_empty()
-            && literal
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'%'));
-        (literal_ok, port)
-    } else {
-        let (host, port) = match value.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (value, None),
-        };
-        (!host.is_empty() && host.bytes().all(is_reg_name_byte), port)
-    };
-    host_ok
-        && port.is_none_or(|port| {
-            (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit())
-        })
-}
-
-/// RFC 3986 `reg-name` bytes: unreserved, sub-delims and the `%` of pct-encoded.
-fn is_reg_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'%'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-        )
+    // An empty port (`host:`) is valid in a received Host, but not worth sending.
+    !value.is_empty() && !value.ends_with(':') && crate::head::is_valid_authority(value.as_bytes())
 }
 
 #[cfg(test)]

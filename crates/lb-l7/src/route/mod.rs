@@ -34,13 +34,20 @@ use crate::sticky::StickyPolicy;
 #[derive(Debug)]
 pub struct Cluster {
     name: String,
-    balancer: Balancer<Policy>,
+    balancer: Arc<Balancer<Policy>>,
 }
 
 impl Cluster {
     /// A cluster called `name` balanced by `balancer`.
     #[must_use]
     pub fn new(name: impl Into<String>, balancer: Balancer<Policy>) -> Self {
+        Self::shared(name, Arc::new(balancer))
+    }
+
+    /// A cluster over a balancer shared with something else, such as a health
+    /// prober (lb-core's `health::Prober`, which needs an `Arc`).
+    #[must_use]
+    pub fn shared(name: impl Into<String>, balancer: Arc<Balancer<Policy>>) -> Self {
         Self {
             name: name.into(),
             balancer,
@@ -55,7 +62,13 @@ impl Cluster {
 
     /// Its balancer: picks, health, updates.
     #[must_use]
-    pub const fn balancer(&self) -> &Balancer<Policy> {
+    pub fn balancer(&self) -> &Balancer<Policy> {
+        &self.balancer
+    }
+
+    /// The shared handle to its balancer (for a health prober).
+    #[must_use]
+    pub fn balancer_arc(&self) -> &Arc<Balancer<Policy>> {
         &self.balancer
     }
 }

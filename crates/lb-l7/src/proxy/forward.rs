@@ -1,0 +1,509 @@
+//! One request through a backend: connection (pooled or new, with retries), the request head
+//! and body up, the response head and body down, the connection back to the pool.
+
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use lb_core::{BackendId, Lease, Outcome};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::HttpProxy;
+use super::conn::{Prepared, tried};
+use super::respond::{CONTINUE, error_response};
+use super::stats::bump;
+use crate::body::BodyReader;
+use crate::chunked::{Decoded, Scanned};
+use crate::head::{Framing, Parsed, parse_response};
+use crate::rewrite::{ResponseRewrite, write_response_head};
+
+/// How the client connection goes on after a request.
+pub(crate) enum Done {
+    /// Ready for the next request.
+    KeepAlive,
+    /// Closed (or to be closed).
+    Close,
+}
+
+/// Why an attempt ended without a response to relay.
+enum Failed {
+    /// Connecting failed (refused, unreachable) or timed out: nothing was sent.
+    Connect { timed_out: bool },
+    /// A pooled connection turned out closed before any response byte.
+    Stale,
+    /// No response head in time.
+    Timeout,
+    /// Closed, reset or invalid response.
+    Bad,
+    /// The client went away or sent a bad body: nothing to answer.
+    Client,
+    /// The request body is over the limit.
+    TooLarge,
+}
+
+pub(crate) async fn forward<S>(
+    proxy: &HttpProxy,
+    client: &mut S,
+    buf: &mut BytesMut,
+    mut p: Prepared<'_>,
+    out: &mut Vec<u8>,
+) -> Done
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let action = p.action;
+    let retry = action.retry;
+    let budget = &proxy.budgets[p.route];
+    let route_stats = &proxy.stats.routes[p.route];
+    budget.deposit(p.started);
+    if p.expect_continue {
+        // Answer the client's expectation ourselves (as nginx does) and drop Expect upstream.
+        if client.write_all(CONTINUE).await.is_err() {
+            return Done::Close;
+        }
+    }
+    let Some(mut lease) = p.lease.take() else {
+        return Done::Close;
+    };
+    let mut chain: Vec<BackendId> = Vec::new();
+    let mut attempts: u32 = 0;
+    let mut fresh_only = false;
+    let head = std::mem::take(&mut p.head);
+    let result = loop {
+        let backend_id = lease.backend().id();
+        let backend_stats = proxy.stats.backend_entry(backend_id);
+        bump!(backend_stats, requests);
+        let attempt = attempt(
+            proxy,
+            client,
+            buf,
+            &p,
+            &head,
+            &lease,
+            fresh_only,
+            &backend_stats,
+            out,
+        )
+        .await;
+        let failure = match attempt {
+            Ok(relayed) => break Ok((relayed, lease)),
+            Err(failure) => failure,
+        };
+        let now = Instant::now();
+        let (retryable, status) = match failure {
+            Failed::Connect { timed_out } => {
+                bump!(proxy.stats.totals, connect_failures);
+                (retry.on_connect_failure, if timed_out { 504 } else { 502 })
+            }
+            Failed::Stale => {
+                // Not the backend's fault: the same backend, on a new connection, once.
+                if !fresh_only {
+                    fresh_only = true;
+                    continue;
+                }
+                (false, 502)
+            }
+            Failed::Timeout => {
+                bump!(proxy.stats.totals, response_timeouts);
+                (false, 504)
+            }
+            Failed::Bad => {
+                bump!(proxy.stats.totals, bad_responses);
+                (false, 502)
+            }
+            Failed::Client => {
+                lease.finish(Outcome::Cancelled, now);
+                return Done::Close;
+            }
+            Failed::TooLarge => {
+                lease.finish(Outcome::Cancelled, now);
+                break Err(413);
+            }
+        };
+        bump!(backend_stats, failures);
+        lease.finish(Outcome::Failure, now);
+        if !(retryable && attempts < retry.max_retries) {
+            break Err(status);
+        }
+        if !budget.try_withdraw(now) {
+            bump!(proxy.stats.totals, budget_exhausted);
+            break Err(status);
+        }
+        chain.push(backend_id);
+        let Some(next) = p
+            .decision
+            .pick_filtered(action.cluster.balancer(), now, |b| !tried(&chain, b.id()))
+        else {
+            break Err(status);
+        };
+        attempts += 1;
+        fresh_only = false;
+        bump!(proxy.stats.totals, retries);
+        bump!(route_stats, retries);
+        lease = next;
+    };
+    *out = head;
+    match result {
+        Ok((relayed, lease)) => {
+            bump!(route_stats, relayed);
+            let outcome = if relayed.status >= 500 && proxy.config.five_xx_is_failure {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
+            if outcome == Outcome::Failure {
+                bump!(proxy.stats.backend_entry(lease.backend().id()), failures);
+            }
+            tracing::info!(
+                target: "lb_l7::access",
+                client = %p.client_ip,
+                method = ?p.method,
+                status = relayed.status,
+                backend = %lease.backend().addr(),
+                route = p.route,
+                upstream_ms = p.started.elapsed().as_secs_f64() * 1e3,
+                bytes = relayed.bytes,
+            );
+            lease.finish(outcome, Instant::now());
+            relayed.done
+        }
+        Err(status) => {
+            bump!(route_stats, generated);
+            tracing::info!(target: "lb_l7::access", client = %p.client_ip, method = ?p.method, status, route = p.route, "generated");
+            out.clear();
+            error_response(status, false, out);
+            let _ = client.write_all(out).await;
+            let _ = client.shutdown().await;
+            Done::Close
+        }
+    }
+}
+
+/// A response relayed to the client.
+struct Relayed {
+    status: u16,
+    bytes: u64,
+    done: Done,
+}
+
+/// One attempt on the leased backend.
+#[allow(clippy::too_many_arguments)]
+async fn attempt<S>(
+    proxy: &HttpProxy,
+    client: &mut S,
+    buf: &mut BytesMut,
+    p: &Prepared<'_>,
+    head: &[u8],
+    lease: &Lease,
+    fresh_only: bool,
+    backend_stats: &super::BackendStats,
+    out: &mut Vec<u8>,
+) -> Result<Relayed, Failed>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let config = &proxy.config;
+    let timeouts = p.action.timeouts;
+    let backend = lease.backend();
+    let (id, addr) = (backend.id(), backend.addr());
+    let pooled = if fresh_only {
+        None
+    } else {
+        proxy.pool.take(id, Instant::now())
+    };
+    let reused = pooled.is_some();
+    let mut upstream = match pooled {
+        Some(stream) => {
+            bump!(backend_stats, reused);
+            stream
+        }
+        None => match timeout(timeouts.connect, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                stream
+            }
+            Ok(Err(_)) => return Err(Failed::Connect { timed_out: false }),
+            Err(_) => return Err(Failed::Connect { timed_out: true }),
+        },
+    };
+
+    // The head, with whatever body bytes are already here, in one write.
+    let mut body = BodyReader::new(p.framing, &config.limits);
+    let mut body_sent: u64 = 0;
+    out.clear();
+    out.extend_from_slice(head);
+    let (n, mut body_state) = body.scan(buf).map_err(|_| Failed::Client)?;
+    if n > 0 || p.framing != Framing::None {
+        out.extend_from_slice(&buf[..n]);
+    }
+    let consumed_body = n > 0;
+    if upstream.write_all(out).await.is_err() {
+        // Nothing was taken from the client buffer yet: a stale pooled connection is retried.
+        return Err(if reused && !consumed_body {
+            Failed::Stale
+        } else {
+            Failed::Bad
+        });
+    }
+    buf.advance(n);
+    body_sent += n as u64;
+    // The rest of the request body, as it comes.
+    while body_state == Scanned::NeedMore {
+        if let Some(max) = config.max_request_body
+            && body_sent > max
+        {
+            return Err(Failed::TooLarge);
+        }
+        match timeout(timeouts.body_idle, client.read_buf(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(Failed::Client),
+            Ok(Ok(_)) => {}
+        }
+        let (n, state) = body.scan(buf).map_err(|_| Failed::Client)?;
+        if n > 0 {
+            match timeout(timeouts.body_idle, upstream.write_all(&buf[..n])).await {
+                Ok(Ok(())) => {}
+                _ => return Err(Failed::Bad),
+            }
+            buf.advance(n);
+            body_sent += n as u64;
+        }
+        body_state = state;
+    }
+    if let Some(max) = config.max_request_body
+        && body_sent > max
+    {
+        return Err(Failed::TooLarge);
+    }
+    bump!(proxy.stats.totals, bytes_up, body_sent);
+
+    // The response head (interim 1xx responses skipped: the proxy answered 100 itself).
+    let mut ubuf = BytesMut::with_capacity(config.buffer_size);
+    let deadline = tokio::time::Instant::now() + timeouts.response_head;
+    loop {
+        if !ubuf.is_empty() {
+            match parse_response(&ubuf, p.method, &config.limits) {
+                Ok(Parsed::Complete(resp, len)) => {
+                    if resp.status() == 101 {
+                        if !p.upgrade || resp.upgrade().is_none() {
+                            return Err(Failed::Bad);
+                        }
+                    } else if resp.is_informational() {
+                        ubuf.advance(len);
+                        continue;
+                    }
+                    bump!(backend_stats, responses);
+                    bump!(proxy.stats.totals, relayed);
+                    let status = resp.status();
+                    let cookie = p.action.sticky.after_pick(&p.decision, id).map(|c| {
+                        let mut v = Vec::with_capacity(c.len());
+                        c.write_to(&mut v);
+                        v
+                    });
+                    let mut rw = ResponseRewrite::new(p.version, p.keep_alive);
+                    if let Some(cookie) = &cookie {
+                        rw = rw.field(b"Set-Cookie", cookie);
+                    }
+                    if !rw.can_relay(&resp) {
+                        return Err(Failed::Bad);
+                    }
+                    let framing = resp.framing();
+                    let upstream_keep = resp.keep_alive();
+                    let dechunk = rw.dechunks(&resp);
+                    let client_keep = rw.keeps_alive(&resp);
+                    out.clear();
+                    write_response_head(&resp, &rw, &p.action.response_headers, out);
+                    ubuf.advance(len);
+                    if status == 101 {
+                        return tunnel(proxy, client, buf, upstream, ubuf, out, timeouts.body_idle)
+                            .await;
+                    }
+                    return relay_body(
+                        proxy,
+                        client,
+                        &mut upstream,
+                        ubuf,
+                        out,
+                        framing,
+                        dechunk,
+                        timeouts.body_idle,
+                    )
+                    .await
+                    .map(|(bytes, complete)| {
+                        if complete && upstream_keep {
+                            proxy.pool.put(id, upstream, Instant::now());
+                        }
+                        Relayed {
+                            status,
+                            bytes,
+                            done: if complete && client_keep {
+                                Done::KeepAlive
+                            } else {
+                                Done::Close
+                            },
+                        }
+                    });
+                }
+                Ok(Parsed::Partial) => {}
+                Err(_) => return Err(Failed::Bad),
+            }
+        }
+        match tokio::time::timeout_at(deadline, upstream.read_buf(&mut ubuf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                let stale = reused && ubuf.is_empty() && p.framing == Framing::None;
+                return Err(if stale { Failed::Stale } else { Failed::Bad });
+            }
+            Ok(Ok(_)) => {}
+            Err(_) => return Err(Failed::Timeout),
+        }
+    }
+}
+
+/// Streams the response body (the head is in `out`), its first bytes with the head.
+/// Returns the body bytes relayed and whether the body ended where its framing said (only then
+/// may either connection be reused). Once the head is out, a failure cannot become an error
+/// response: the client connection is closed, so the client sees a cut, never a fake success.
+#[allow(clippy::too_many_arguments)]
+async fn relay_body<S>(
+    proxy: &HttpProxy,
+    client: &mut S,
+    upstream: &mut TcpStream,
+    mut ubuf: BytesMut,
+    out: &mut Vec<u8>,
+    framing: Framing,
+    dechunk: bool,
+    idle: std::time::Duration,
+) -> Result<(u64, bool), Failed>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut body = BodyReader::new(framing, &proxy.config.limits);
+    let mut relayed: u64 = 0;
+    let mut first = true;
+    loop {
+        // Move what is buffered.
+        let done = if dechunk {
+            let mut done = false;
+            loop {
+                match body.decode(&ubuf) {
+                    Ok((n, Decoded::Data(data))) => {
+                        out.extend_from_slice(data);
+                        relayed += data.len() as u64;
+                        ubuf.advance(n);
+                    }
+                    Ok((n, Decoded::Trailers(_))) => ubuf.advance(n),
+                    Ok((n, Decoded::NeedMore)) => {
+                        ubuf.advance(n);
+                        break;
+                    }
+                    Ok((n, Decoded::Done)) => {
+                        ubuf.advance(n);
+                        done = true;
+                        break;
+                    }
+                    Err(_) => {
+                        // A malformed body mid-way: pass on what was valid, then cut.
+                        let _ = client.write_all(out).await;
+                        return Ok((relayed, false));
+                    }
+                }
+            }
+            done
+        } else {
+            match body.scan(&ubuf) {
+                Ok((n, state)) => {
+                    out.extend_from_slice(&ubuf[..n]);
+                    relayed += n as u64;
+                    ubuf.advance(n);
+                    state == Scanned::Done
+                }
+                Err(_) => {
+                    let _ = client.write_all(out).await;
+                    return Ok((relayed, false));
+                }
+            }
+        };
+        if !out.is_empty() || first {
+            first = false;
+            match timeout(idle, client.write_all(out)).await {
+                Ok(Ok(())) => {}
+                _ => return Err(Failed::Client),
+            }
+            out.clear();
+        }
+        if done {
+            bump!(proxy.stats.totals, bytes_down, relayed);
+            if !ubuf.is_empty() {
+                // Bytes after the response: the backend is out of step; do not reuse it.
+                return Ok((relayed, framing == Framing::UntilClose));
+            }
+            return Ok((relayed, true));
+        }
+        match timeout(idle, upstream.read_buf(&mut ubuf)).await {
+            Ok(Ok(0)) => {
+                bump!(proxy.stats.totals, bytes_down, relayed);
+                // The end of a body that runs until close; any other body is cut short.
+                let complete = body.finish().is_ok();
+                if !complete {
+                    let _ = client.shutdown().await;
+                }
+                return Ok((relayed, complete));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => {
+                bump!(proxy.stats.totals, bytes_down, relayed);
+                let _ = client.shutdown().await;
+                return Ok((relayed, false));
+            }
+        }
+    }
+}
+
+/// After a `101`: the response head (in `out`) and any bytes already read go first, then bytes
+/// flow both ways until both sides close, one fails, or nothing moves for `idle`.
+async fn tunnel<S>(
+    proxy: &HttpProxy,
+    client: &mut S,
+    buf: &mut BytesMut,
+    mut upstream: TcpStream,
+    ubuf: BytesMut,
+    out: &mut Vec<u8>,
+    idle: std::time::Duration,
+) -> Result<Relayed, Failed>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    bump!(proxy.stats.totals, upgrades);
+    out.extend_from_slice(&ubuf);
+    if client.write_all(out).await.is_err() {
+        return Err(Failed::Client);
+    }
+    if !buf.is_empty() {
+        if upstream.write_all(buf).await.is_err() {
+            return Ok(Relayed {
+                status: 101,
+                bytes: 0,
+                done: Done::Close,
+            });
+        }
+        buf.clear();
+    }
+    let counters = lb_l4::tcp::Counters {
+        up: &proxy.stats.totals.bytes_up,
+        down: &proxy.stats.totals.bytes_down,
+    };
+    let (upstream_read, upstream_write) = upstream.split();
+    let (client_read, client_write) = tokio::io::split(client);
+    let _ = lb_l4::tcp::bidirectional(
+        (client_read, client_write),
+        (upstream_read, upstream_write),
+        idle,
+        counters,
+    )
+    .await;
+    Ok(Relayed {
+        status: 101,
+        bytes: 0,
+        done: Done::Close,
+    })
+}
