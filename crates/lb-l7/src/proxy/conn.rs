@@ -78,7 +78,11 @@ pub(crate) async fn run<S>(
                     .get_or_insert_with(|| tokio::time::Instant::now() + config.header_timeout);
                 match parse_request(&buf, &config.limits) {
                     Ok(Parsed::Complete(head, len)) => {
-                        let result = prepare(proxy, &head, &client_ip, &mut out);
+                        // The last request of this connection is answered with
+                        // `Connection: close`, so the client knows (nginx does the same).
+                        let last = served + 1 >= config.max_requests_per_connection
+                            || *draining.borrow();
+                        let result = prepare(proxy, &head, &client_ip, last, &mut out);
                         buf.advance(len);
                         break result;
                     }
@@ -168,11 +172,12 @@ fn prepare<'p>(
     proxy: &'p HttpProxy,
     head: &RequestHead<'_>,
     client_ip: &ClientIp,
+    last: bool,
     out: &mut Vec<u8>,
 ) -> Result<Prepared<'p>, Refusal> {
     let config = &proxy.config;
     let framing = head.framing();
-    let keep_alive = head.keep_alive();
+    let keep_alive = head.keep_alive() && !last;
     // Without a body there is nothing left to read: the connection can go on after a refusal.
     let body_read = framing == Framing::None;
     let refuse = |status, route| Refusal {
