@@ -80,8 +80,8 @@ pub(crate) async fn run<S>(
                     Ok(Parsed::Complete(head, len)) => {
                         // The last request of this connection is answered with
                         // `Connection: close`, so the client knows (nginx does the same).
-                        let last = served + 1 >= config.max_requests_per_connection
-                            || *draining.borrow();
+                        let last =
+                            served + 1 >= config.max_requests_per_connection || *draining.borrow();
                         let result = prepare(proxy, &head, &client_ip, last, &mut out);
                         buf.advance(len);
                         break result;

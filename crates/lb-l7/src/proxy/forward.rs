@@ -329,8 +329,8 @@ where
                         timeouts.body_idle,
                     )
                     .await
-                    .map(|(bytes, complete)| {
-                        if complete && upstream_keep {
+                    .map(|(bytes, complete, reusable)| {
+                        if reusable && upstream_keep {
                             proxy.pool.put(id, upstream, Instant::now());
                         }
                         Relayed {
@@ -360,8 +360,9 @@ where
 }
 
 /// Streams the response body (the head is in `out`), its first bytes with the head.
-/// Returns the body bytes relayed and whether the body ended where its framing said (only then
-/// may either connection be reused). Once the head is out, a failure cannot become an error
+/// Returns the body bytes relayed, whether the client got the whole response (only then may its
+/// connection go on), and whether the upstream connection ended clean (only then may it be
+/// pooled: not if it sent bytes past the response). Once the head is out, a failure cannot become an error
 /// response: the client connection is closed, so the client sees a cut, never a fake success.
 #[allow(clippy::too_many_arguments)]
 async fn relay_body<S>(
@@ -373,7 +374,7 @@ async fn relay_body<S>(
     framing: Framing,
     dechunk: bool,
     idle: std::time::Duration,
-) -> Result<(u64, bool), Failed>
+) -> Result<(u64, bool, bool), Failed>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -404,7 +405,7 @@ where
                     Err(_) => {
                         // A malformed body mid-way: pass on what was valid, then cut.
                         let _ = client.write_all(out).await;
-                        return Ok((relayed, false));
+                        return Ok((relayed, false, false));
                     }
                 }
             }
@@ -419,7 +420,7 @@ where
                 }
                 Err(_) => {
                     let _ = client.write_all(out).await;
-                    return Ok((relayed, false));
+                    return Ok((relayed, false, false));
                 }
             }
         };
@@ -435,9 +436,9 @@ where
             bump!(proxy.stats.totals, bytes_down, relayed);
             if !ubuf.is_empty() {
                 // Bytes after the response: the backend is out of step; do not reuse it.
-                return Ok((relayed, framing == Framing::UntilClose));
+                return Ok((relayed, true, false));
             }
-            return Ok((relayed, true));
+            return Ok((relayed, true, true));
         }
         match timeout(idle, upstream.read_buf(&mut ubuf)).await {
             Ok(Ok(0)) => {
@@ -447,13 +448,13 @@ where
                 if !complete {
                     let _ = client.shutdown().await;
                 }
-                return Ok((relayed, complete));
+                return Ok((relayed, complete, false));
             }
             Ok(Ok(_)) => {}
             Ok(Err(_)) | Err(_) => {
                 bump!(proxy.stats.totals, bytes_down, relayed);
                 let _ = client.shutdown().await;
-                return Ok((relayed, false));
+                return Ok((relayed, false, false));
             }
         }
     }
