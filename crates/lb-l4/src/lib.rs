@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod io;
 pub mod probe;
 pub mod proxy_protocol;
 pub mod server;

@@ -63,6 +63,7 @@
 mod addresses;
 mod error;
 mod header;
+mod read;
 mod status;
 mod tlv;
 pub mod v1;
@@ -71,6 +72,7 @@ pub mod v2;
 pub use addresses::{Addresses, UNIX_PATH_LEN};
 pub use error::Error;
 pub use header::{Command, Header, Transport, Version};
+pub use read::{ReadError, read_header};
 pub use status::Status;
 pub use tlv::Tlv;
 

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use lb_core::hash::{combine, hash_bytes};
 use lb_core::{Algorithm, BackendId, Balancer, Lease, Outcome, Request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::proxy_protocol::{self, Header, Status};
+use crate::proxy_protocol::{self, Header};
 pub use crate::server::DrainReport;
 use crate::server::{Admission, ServeOptions, serve_connections};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
@@ -180,7 +180,7 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         // Bytes read past an accepted PROXY header: the client's first data.
         let mut early = Vec::new();
         if self.config.accept_proxy {
-            let read = read_proxy_header(&mut client);
+            let read = proxy_protocol::read_header(&mut client);
             match tokio::time::timeout(self.config.proxy_header_timeout, read).await {
                 Ok(Ok((header, rest))) => {
                     // LOCAL (health checks of the tier in front) keeps the
@@ -190,7 +190,7 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
                     early = rest;
                 }
                 Ok(Err(reason)) => {
-                    self.reject_proxy(peer, &reason);
+                    self.reject_proxy(peer, &reason.to_string());
                     return;
                 }
                 Err(_) => {
@@ -314,28 +314,6 @@ fn flow_key(source: SocketAddr, local: Option<SocketAddr>) -> u64 {
         hash_bytes(&key[..len + 2])
     }
     combine(part(source), local.map_or(0, part))
-}
-
-/// Reads a PROXY protocol header (v1 or v2) from `client`: the header and
-/// any bytes read past it. Bounded by the decoder's size limits.
-async fn read_proxy_header(client: &mut TcpStream) -> Result<(Header, Vec<u8>), String> {
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0_u8; 1024];
-    loop {
-        let n = client
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("read failed: {e}"))?;
-        if n == 0 {
-            return Err("closed before a complete PROXY header".to_owned());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        match proxy_protocol::decode(&buf) {
-            Ok(Status::Complete(header, used)) => return Ok((header, buf.split_off(used))),
-            Ok(Status::Partial) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,23 @@
+//! TLS for lb: termination with rustls 0.23 (ring provider) and upstream TLS.
+//!
+//! - [`TlsTerminator`]: wraps any `AsyncRead + AsyncWrite`, hands back the plaintext stream and
+//!   [`TlsInfo`] (SNI, ALPN, version, cipher, client certificate, resumption); handshake
+//!   timeout; failures counted, never fatal to the acceptor.
+//! - [`CertStore`]: certificates by SNI name (exact, `*.wildcard`, default), reloaded live
+//!   (whole, or one name) with the old certificate kept when the new one is invalid.
+//! - ALPN (`http/1.1` by default), minimum version, session resumption (tickets and a session
+//!   cache) on by default, optional client-certificate verification (mTLS).
+//! - [`UpstreamTls`]: a rustls client with SNI and a CA bundle, for re-encryption to backends.
+#![forbid(unsafe_code)]
+
+mod client;
+mod error;
+mod pem;
+mod store;
+mod terminator;
+
+pub use client::UpstreamTls;
+pub use error::TlsError;
+pub use pem::{certificates, certified_key, certified_key_from_files, private_key};
+pub use store::{CertStore, ReloadableResolver};
+pub use terminator::{MinVersion, TlsInfo, TlsSettings, TlsStats, TlsTerminator};
