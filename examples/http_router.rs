@@ -27,11 +27,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use lb::core::health::{ProbeConfig, Prober};
-use lb::core::{Backend, Balancer, Policy};
 use lb::l7::proxy::{HttpProbe, HttpProxy, HttpProxyConfig};
-use lb::l7::route::{Cluster, RetryPolicy, RouteSpec, RouteTable, Timeouts};
-use lb::l7::router::{HostMatch, PathMatch, RouteMatch};
-use lb::l7::sticky::{CookieInsert, StickyPolicy, TokenCodec};
+use lb::l7::route::{
+    RetryPolicy, RouteShorthand, ShorthandDefaults, Timeouts, router_from_shorthands,
+};
 
 const ROUTE_HELP: &str = "A route: [HOST]PATH=ADDR[,ADDR...][;algorithm=NAME][;sticky=SPEC] \
 (repeat). PATH is a segment prefix (=PATH: exact; / takes everything); HOST is example.com or \
@@ -102,98 +101,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// One `--route` argument, parsed.
-struct RouteArg {
-    host: HostMatch,
-    path: PathMatch,
-    backends: Vec<SocketAddr>,
-    algorithm: Option<String>,
-    sticky: Option<String>,
-}
-
-fn parse_route(arg: &str) -> Result<RouteArg, String> {
-    let mut parts = arg.split(';');
-    let main = parts.next().unwrap_or_default();
-    let (target, addrs) = main
-        .split_once('=')
-        .ok_or_else(|| format!("--route {arg:?}: expected [HOST]PATH=ADDR[,ADDR...]"))?;
-    // `=PATH=ADDR`: an exact path (the leading `=` leaves an empty target before it).
-    let (exact, target, addrs) = if target.is_empty() {
-        let (t, a) = addrs
-            .split_once('=')
-            .ok_or_else(|| format!("--route {arg:?}: expected =PATH=ADDR for an exact path"))?;
-        (true, t, a)
-    } else {
-        (false, target, addrs)
-    };
-    let slash = target
-        .find('/')
-        .ok_or_else(|| format!("--route {arg:?}: the path must start with /"))?;
-    let (host, path) = target.split_at(slash);
-    let host = match host {
-        "" => HostMatch::Any,
-        h if h.starts_with("*.") => HostMatch::wildcard(h),
-        h => HostMatch::exact(h),
-    };
-    let path = match (exact, path) {
-        (true, p) => PathMatch::exact(p),
-        (false, "/") => PathMatch::Any,
-        (false, p) => PathMatch::prefix(p),
-    };
-    let backends = addrs
-        .split(',')
-        .map(|a| {
-            a.trim()
-                .parse::<SocketAddr>()
-                .map_err(|e| format!("--route {arg:?}: {a:?}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (mut algorithm, mut sticky) = (None, None);
-    for option in parts {
-        match option.split_once('=') {
-            Some(("algorithm", v)) => algorithm = Some(v.to_owned()),
-            Some(("sticky", v)) => sticky = Some(v.to_owned()),
-            _ => {
-                return Err(format!(
-                    "--route {arg:?}: unknown option {option:?} (algorithm=, sticky=)"
-                ));
-            }
-        }
-    }
-    Ok(RouteArg {
-        host,
-        path,
-        backends,
-        algorithm,
-        sticky,
-    })
-}
-
-fn sticky_policy(
-    spec: &str,
-    key: Option<&str>,
-) -> Result<StickyPolicy, Box<dyn std::error::Error>> {
-    Ok(match spec.split_once(':') {
-        None if spec == "none" => StickyPolicy::None,
-        None if spec == "ip" => StickyPolicy::SourceIp,
-        Some(("cookie", name)) => {
-            let codec = match key {
-                Some(key) => TokenCodec::signed(key.as_bytes())?,
-                None => TokenCodec::unsigned(),
-            };
-            StickyPolicy::CookieInsert(CookieInsert::new(name, codec)?)
-        }
-        Some(("cookie-hash", name)) => StickyPolicy::cookie_hash(name)?,
-        Some(("header", name)) => StickyPolicy::header_hash(name)?,
-        _ => {
-            return Err(format!(
-                "sticky {spec:?}: expected cookie:NAME, ip, header:NAME, cookie-hash:NAME or none"
-            )
-            .into());
-        }
-    })
-}
-
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let mut runtime = match args.threads {
@@ -222,58 +129,26 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let mut table = RouteTable::new();
-    let mut balancers = Vec::new();
-    let timeouts = Timeouts {
-        connect: args.connect_timeout,
-        response_head: args.response_timeout,
-        ..Timeouts::default()
+    let routes = args
+        .routes
+        .iter()
+        .map(|r| r.parse::<RouteShorthand>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let defaults = ShorthandDefaults {
+        algorithm: args.algorithm.clone(),
+        sticky: args.sticky.clone(),
+        cookie_key: args.cookie_key.as_ref().map(|k| k.as_bytes().to_vec()),
+        timeouts: Timeouts {
+            connect: args.connect_timeout,
+            response_head: args.response_timeout,
+            ..Timeouts::default()
+        },
+        retry: RetryPolicy {
+            max_retries: args.retries,
+            ..RetryPolicy::default()
+        },
     };
-    let retry = RetryPolicy {
-        max_retries: args.retries,
-        ..RetryPolicy::default()
-    };
-    for (i, arg) in args.routes.iter().enumerate() {
-        let route = parse_route(arg)?;
-        let sticky = sticky_policy(
-            route.sticky.as_deref().unwrap_or(&args.sticky),
-            args.cookie_key.as_deref(),
-        )?;
-        let hashing = matches!(
-            sticky,
-            StickyPolicy::SourceIp
-                | StickyPolicy::HeaderHash { .. }
-                | StickyPolicy::CookieHash { .. }
-        );
-        // A hashing sticky policy on a route without its own algorithm gets Maglev.
-        let algorithm = match (&route.algorithm, hashing) {
-            (Some(a), _) => a.clone(),
-            (None, true) => "maglev".to_owned(),
-            (None, false) => args.algorithm.clone(),
-        };
-        let policy: Policy = algorithm
-            .parse()
-            .map_err(|e| format!("--route {arg:?}: {e}"))?;
-        let backends = route.backends.iter().map(|&a| Backend::new(a)).collect();
-        let balancer = Arc::new(
-            Balancer::builder(policy, backends)
-                .events(|e| eprintln!("health: {:?}", e.kind))
-                .build()?,
-        );
-        balancers.push(Arc::clone(&balancer));
-        let cluster = format!("route{i}");
-        table = table.cluster(Cluster::shared(cluster.clone(), balancer));
-        let matcher = RouteMatch::new()
-            .with_host(route.host)
-            .with_path(route.path);
-        table = table.route(RouteSpec {
-            sticky,
-            timeouts,
-            retry,
-            ..RouteSpec::new(format!("{i}:{arg}"), matcher, cluster)
-        });
-    }
-    let router = table.build()?;
+    let (router, balancers) = router_from_shorthands(&routes, &defaults)?;
     let mut probers = Vec::new();
     if let Some(path) = &args.health_path {
         let probe = Arc::new(HttpProbe::new(path)?);

@@ -7,17 +7,23 @@
 //!   (whole, or one name) with the old certificate kept when the new one is invalid.
 //! - ALPN (`http/1.1` by default), minimum version, session resumption (tickets and a session
 //!   cache) on by default, optional client-certificate verification (mTLS).
+//! - [`serve_https`] (feature `l7`, default): TLS in front of lb-l7's `HttpProxy`, optionally
+//!   behind an L4 tier sending the PROXY protocol (the seed's two-tier design).
 //! - [`UpstreamTls`]: a rustls client with SNI and a CA bundle, for re-encryption to backends.
 #![forbid(unsafe_code)]
 
 mod client;
 mod error;
+#[cfg(feature = "l7")]
+mod https;
 mod pem;
 mod store;
 mod terminator;
 
 pub use client::UpstreamTls;
 pub use error::TlsError;
+#[cfg(feature = "l7")]
+pub use https::{HttpsOptions, serve_https};
 pub use pem::{certificates, certified_key, certified_key_from_files, private_key};
 pub use store::{CertStore, ReloadableResolver};
 pub use terminator::{MinVersion, TlsInfo, TlsSettings, TlsStats, TlsTerminator};

@@ -128,6 +128,13 @@ impl ProxyStats {
         &self.admission
     }
 
+    /// The shared admission counters, for serving this proxy from another accept loop
+    /// (`lb_l4::server::serve_connections`) with the same connection cap.
+    #[must_use]
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
+    }
+
     /// The global counters.
     #[must_use]
     pub fn totals(&self) -> &Totals {

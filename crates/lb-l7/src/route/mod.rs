@@ -5,6 +5,7 @@
 //! [`Router`]: crate::router::Router
 
 mod policy;
+mod shorthand;
 mod table;
 
 use std::sync::Arc;
@@ -12,6 +13,9 @@ use std::sync::Arc;
 use lb_core::{Balancer, Policy};
 
 pub use policy::{RetryPolicy, Timeouts};
+pub use shorthand::{
+    Built, RouteShorthand, ShorthandDefaults, router_from_shorthands, sticky_from_spec,
+};
 pub use table::{RouteSpec, RouteTable};
 
 use crate::rewrite::HeaderEdits;
