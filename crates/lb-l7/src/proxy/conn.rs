@@ -51,6 +51,19 @@ pub(crate) async fn run<S>(
     proxy: &HttpProxy,
     mut client: S,
     peer: SocketAddr,
+    draining: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    serve(proxy, &mut client, peer, draining).await;
+    // A clean end: FIN for TCP, close_notify then FIN for TLS (bounded: the peer may not read).
+    let _ = timeout(std::time::Duration::from_secs(1), client.shutdown()).await;
+}
+
+async fn serve<S>(
+    proxy: &HttpProxy,
+    client: &mut S,
+    peer: SocketAddr,
     mut draining: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -90,7 +103,7 @@ pub(crate) async fn run<S>(
                     Err(e) => {
                         bump!(proxy.stats.totals, bad_requests);
                         tracing::debug!(%peer, error = %e, "bad request");
-                        refuse(&mut client, e.status(), false, &mut out).await;
+                        refuse(client, e.status(), false, &mut out).await;
                         return;
                     }
                 }
@@ -118,7 +131,7 @@ pub(crate) async fn run<S>(
                     if head_deadline.is_some() {
                         // Slowloris: a head that does not complete in time.
                         bump!(proxy.stats.totals, bad_requests);
-                        refuse(&mut client, 408, false, &mut out).await;
+                        refuse(client, 408, false, &mut out).await;
                     }
                     return;
                 }
@@ -130,7 +143,7 @@ pub(crate) async fn run<S>(
             Ok(prepared) => {
                 let route = prepared.route;
                 bump!(proxy.stats.routes[route], requests);
-                match forward::forward(proxy, &mut client, &mut buf, prepared, &mut out).await {
+                match forward::forward(proxy, client, &mut buf, prepared, &mut out).await {
                     Done::KeepAlive => true,
                     Done::Close => false,
                 }
@@ -141,7 +154,7 @@ pub(crate) async fn run<S>(
                     bump!(proxy.stats.routes[route], generated);
                 }
                 let keep = refusal.body_read && refusal.keep_alive;
-                refuse(&mut client, refusal.status, keep, &mut out).await;
+                refuse(client, refusal.status, keep, &mut out).await;
                 keep
             }
         };
