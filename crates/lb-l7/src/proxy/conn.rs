@@ -265,7 +265,8 @@ fn prepare<'p>(
     })
 }
 
-/// The upstream head for `backend` (its address is the Host of a request that had none).
+/// The upstream head. A request without Host (HTTP/1.0) is sent the cluster's name, which holds
+/// whichever backend a retry reaches (nginx sends `$proxy_host`, the upstream's name).
 pub(crate) fn write_head(
     head: &RequestHead<'_>,
     config: &super::HttpProxyConfig,
@@ -281,8 +282,9 @@ pub(crate) fn write_head(
         .append_forwarded_for(config.trust_forwarded)
         .rfc7239(config.rfc7239)
         .strip_expect(strip_expect);
+    let _ = backend;
     if head.host().is_none() {
-        fallback = backend.to_string();
+        fallback = action.cluster.name();
         fwd = fwd.fallback_host(fallback.as_bytes());
     }
     write_request_head(head, &fwd, &action.request_headers, out);

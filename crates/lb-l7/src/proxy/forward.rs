@@ -7,7 +7,6 @@ use bytes::{Buf, BytesMut};
 use lb_core::{BackendId, Lease, Outcome};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
 
 use super::HttpProxy;
 use super::conn::{Prepared, tried};
@@ -40,6 +39,9 @@ enum Failed {
     Client,
     /// The request body is over the limit.
     TooLarge,
+    /// A 502/503/504 from the backend, not relayed because the request may be retried
+    /// (`on_5xx`): the status to answer with if it is not.
+    Upstream5xx(u16),
 }
 
 pub(crate) async fn forward<S>(
@@ -70,22 +72,26 @@ where
     let mut attempts: u32 = 0;
     let mut fresh_only = false;
     let head = std::mem::take(&mut p.head);
+    // The whole exchange's bound (`Timeouts::total`), if any.
+    let deadline = action
+        .timeouts
+        .total
+        .map(|t| tokio::time::Instant::from_std(p.started) + t);
+    // Only requests that can be sent again may be: no body, and idempotent for anything that
+    // reached the backend.
+    let resendable = p.framing == Framing::None && p.method.is_idempotent();
     let result = loop {
         let backend_id = lease.backend().id();
         let backend_stats = proxy.stats.backend_entry(backend_id);
         bump!(backend_stats, requests);
-        let attempt = attempt(
-            proxy,
-            client,
-            buf,
-            &p,
-            &head,
-            &lease,
+        let ctx = Attempt {
+            head: &head,
+            lease: &lease,
             fresh_only,
-            &backend_stats,
-            out,
-        )
-        .await;
+            retry_5xx: retry.on_5xx && resendable && attempts < retry.max_retries,
+            deadline,
+        };
+        let attempt = attempt(proxy, client, buf, &p, ctx, &backend_stats, out).await;
         let failure = match attempt {
             Ok(relayed) => break Ok((relayed, lease)),
             Err(failure) => failure,
@@ -98,12 +104,13 @@ where
             }
             Failed::Stale => {
                 // Not the backend's fault: the same backend, on a new connection, once.
-                if !fresh_only {
+                if !fresh_only && retry.on_stale_connection {
                     fresh_only = true;
                     continue;
                 }
                 (false, 502)
             }
+            Failed::Upstream5xx(status) => (true, status),
             Failed::Timeout => {
                 bump!(proxy.stats.totals, response_timeouts);
                 (false, 504)
@@ -187,16 +194,34 @@ struct Relayed {
     done: Done,
 }
 
+/// What one attempt is given besides the request.
+struct Attempt<'a> {
+    head: &'a [u8],
+    lease: &'a Lease,
+    /// Only a new connection: a pooled one just failed.
+    fresh_only: bool,
+    /// A 502/503/504 response may be dropped for a retry.
+    retry_5xx: bool,
+    /// The end of `Timeouts::total`.
+    deadline: Option<tokio::time::Instant>,
+}
+
+/// The earlier of `now + wait` and the total deadline.
+fn bounded(
+    wait: std::time::Duration,
+    deadline: Option<tokio::time::Instant>,
+) -> tokio::time::Instant {
+    let by_wait = tokio::time::Instant::now() + wait;
+    deadline.map_or(by_wait, |d| d.min(by_wait))
+}
+
 /// One attempt on the leased backend.
-#[allow(clippy::too_many_arguments)]
 async fn attempt<S>(
     proxy: &HttpProxy,
     client: &mut S,
     buf: &mut BytesMut,
     p: &Prepared<'_>,
-    head: &[u8],
-    lease: &Lease,
-    fresh_only: bool,
+    ctx: Attempt<'_>,
     backend_stats: &super::BackendStats,
     out: &mut Vec<u8>,
 ) -> Result<Relayed, Failed>
@@ -205,6 +230,13 @@ where
 {
     let config = &proxy.config;
     let timeouts = p.action.timeouts;
+    let Attempt {
+        head,
+        lease,
+        fresh_only,
+        retry_5xx,
+        deadline,
+    } = ctx;
     let backend = lease.backend();
     let (id, addr) = (backend.id(), backend.addr());
     let pooled = if fresh_only {
@@ -218,7 +250,12 @@ where
             bump!(backend_stats, reused);
             stream
         }
-        None => match timeout(timeouts.connect, TcpStream::connect(addr)).await {
+        None => match tokio::time::timeout_at(
+            bounded(timeouts.connect, deadline),
+            TcpStream::connect(addr),
+        )
+        .await
+        {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 stream
@@ -229,14 +266,17 @@ where
     };
 
     // The head, with whatever body bytes are already here, in one write.
+    let limit = config.max_request_body.unwrap_or(u64::MAX);
     let mut body = BodyReader::new(p.framing, &config.limits);
     let mut body_sent: u64 = 0;
     out.clear();
     out.extend_from_slice(head);
     let (n, mut body_state) = body.scan(buf).map_err(|_| Failed::Client)?;
-    if n > 0 || p.framing != Framing::None {
-        out.extend_from_slice(&buf[..n]);
+    // Checked before any of it is sent (raw bytes: a chunked body counts its framing too).
+    if n as u64 > limit {
+        return Err(Failed::TooLarge);
     }
+    out.extend_from_slice(&buf[..n]);
     let consumed_body = n > 0;
     if upstream.write_all(out).await.is_err() {
         // Nothing was taken from the client buffer yet: a stale pooled connection is retried.
@@ -248,38 +288,44 @@ where
     }
     buf.advance(n);
     body_sent += n as u64;
-    // The rest of the request body, as it comes.
+    // The rest of the request body, as it comes. If the backend stops reading (it answered
+    // early and closed, RFC 9112 §9.5), its answer is looked for below.
+    let mut upload_cut = false;
     while body_state == Scanned::NeedMore {
-        if let Some(max) = config.max_request_body
-            && body_sent > max
+        match tokio::time::timeout_at(bounded(timeouts.body_idle, deadline), client.read_buf(buf))
+            .await
         {
-            return Err(Failed::TooLarge);
-        }
-        match timeout(timeouts.body_idle, client.read_buf(buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(Failed::Client),
             Ok(Ok(_)) => {}
         }
         let (n, state) = body.scan(buf).map_err(|_| Failed::Client)?;
+        if body_sent + n as u64 > limit {
+            return Err(Failed::TooLarge);
+        }
         if n > 0 {
-            match timeout(timeouts.body_idle, upstream.write_all(&buf[..n])).await {
+            match tokio::time::timeout_at(
+                bounded(timeouts.body_idle, deadline),
+                upstream.write_all(&buf[..n]),
+            )
+            .await
+            {
                 Ok(Ok(())) => {}
-                _ => return Err(Failed::Bad),
+                Ok(Err(_)) => {
+                    upload_cut = true;
+                    break;
+                }
+                Err(_) => return Err(Failed::Timeout),
             }
             buf.advance(n);
             body_sent += n as u64;
         }
         body_state = state;
     }
-    if let Some(max) = config.max_request_body
-        && body_sent > max
-    {
-        return Err(Failed::TooLarge);
-    }
     bump!(proxy.stats.totals, bytes_up, body_sent);
 
     // The response head (interim 1xx responses skipped: the proxy answered 100 itself).
     let mut ubuf = BytesMut::with_capacity(config.buffer_size);
-    let deadline = tokio::time::Instant::now() + timeouts.response_head;
+    let head_deadline = bounded(timeouts.response_head, deadline);
     loop {
         if !ubuf.is_empty() {
             match parse_response(&ubuf, p.method, &config.limits) {
@@ -292,15 +338,22 @@ where
                         ubuf.advance(len);
                         continue;
                     }
+                    let status = resp.status();
+                    if retry_5xx && matches!(status, 502..=504) {
+                        bump!(backend_stats, responses);
+                        return Err(Failed::Upstream5xx(status));
+                    }
                     bump!(backend_stats, responses);
                     bump!(proxy.stats.totals, relayed);
-                    let status = resp.status();
                     let cookie = p.action.sticky.after_pick(&p.decision, id).map(|c| {
                         let mut v = Vec::with_capacity(c.len());
                         c.write_to(&mut v);
                         v
                     });
-                    let mut rw = ResponseRewrite::new(p.version, p.keep_alive);
+                    // A drain that started meanwhile, or a cut upload, ends the connection:
+                    // say so in this response.
+                    let keep = p.keep_alive && !upload_cut && !*proxy.draining.borrow();
+                    let mut rw = ResponseRewrite::new(p.version, keep);
                     if let Some(cookie) = &cookie {
                         rw = rw.field(b"Set-Cookie", cookie);
                     }
@@ -326,11 +379,11 @@ where
                         out,
                         framing,
                         dechunk,
-                        timeouts.body_idle,
+                        (timeouts.body_idle, deadline),
                     )
                     .await
                     .map(|(bytes, complete, reusable)| {
-                        if reusable && upstream_keep {
+                        if reusable && upstream_keep && !upload_cut {
                             proxy.pool.put(id, upstream, Instant::now());
                         }
                         Relayed {
@@ -348,9 +401,14 @@ where
                 Err(_) => return Err(Failed::Bad),
             }
         }
-        match tokio::time::timeout_at(deadline, upstream.read_buf(&mut ubuf)).await {
+        match tokio::time::timeout_at(head_deadline, upstream.read_buf(&mut ubuf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => {
-                let stale = reused && ubuf.is_empty() && p.framing == Framing::None;
+                // The request reached the backend (it may have acted on it): only a request
+                // that can be sent again is, and only if nothing came back.
+                let stale = reused
+                    && ubuf.is_empty()
+                    && p.framing == Framing::None
+                    && p.method.is_idempotent();
                 return Err(if stale { Failed::Stale } else { Failed::Bad });
             }
             Ok(Ok(_)) => {}
@@ -373,7 +431,7 @@ async fn relay_body<S>(
     out: &mut Vec<u8>,
     framing: Framing,
     dechunk: bool,
-    idle: std::time::Duration,
+    (idle, deadline): (std::time::Duration, Option<tokio::time::Instant>),
 ) -> Result<(u64, bool, bool), Failed>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -426,7 +484,7 @@ where
         };
         if !out.is_empty() || first {
             first = false;
-            match timeout(idle, client.write_all(out)).await {
+            match tokio::time::timeout_at(bounded(idle, deadline), client.write_all(out)).await {
                 Ok(Ok(())) => {}
                 _ => return Err(Failed::Client),
             }
@@ -440,7 +498,7 @@ where
             }
             return Ok((relayed, true, true));
         }
-        match timeout(idle, upstream.read_buf(&mut ubuf)).await {
+        match tokio::time::timeout_at(bounded(idle, deadline), upstream.read_buf(&mut ubuf)).await {
             Ok(Ok(0)) => {
                 bump!(proxy.stats.totals, bytes_down, relayed);
                 // The end of a body that runs until close; any other body is cut short.
