@@ -71,6 +71,8 @@ async fn serve<S>(
     let config = &proxy.config;
     let client_ip = ClientIp::new(peer.ip());
     let mut buf = BytesMut::with_capacity(config.buffer_size);
+    // The upstream side's, allocated on the first forwarded request.
+    let mut ubuf = BytesMut::new();
     let mut out = Vec::with_capacity(4096);
     let mut served: u32 = 0;
     loop {
@@ -143,7 +145,9 @@ async fn serve<S>(
             Ok(prepared) => {
                 let route = prepared.route;
                 bump!(proxy.stats.routes[route], requests);
-                match forward::forward(proxy, client, &mut buf, prepared, &mut out).await {
+                match forward::forward(proxy, client, (&mut buf, &mut ubuf), prepared, &mut out)
+                    .await
+                {
                     Done::KeepAlive => true,
                     Done::Close => false,
                 }

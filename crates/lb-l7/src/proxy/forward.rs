@@ -47,7 +47,7 @@ enum Failed {
 pub(crate) async fn forward<S>(
     proxy: &HttpProxy,
     client: &mut S,
-    buf: &mut BytesMut,
+    (buf, ubuf): (&mut BytesMut, &mut BytesMut),
     mut p: Prepared<'_>,
     out: &mut Vec<u8>,
 ) -> Done
@@ -91,7 +91,16 @@ where
             retry_5xx: retry.on_5xx && resendable && attempts < retry.max_retries,
             deadline,
         };
-        let attempt = attempt(proxy, client, buf, &p, ctx, &backend_stats, out).await;
+        let attempt = attempt(
+            proxy,
+            client,
+            (&mut *buf, &mut *ubuf),
+            &p,
+            ctx,
+            &backend_stats,
+            out,
+        )
+        .await;
         let failure = match attempt {
             Ok(relayed) => break Ok((relayed, lease)),
             Err(failure) => failure,
@@ -219,7 +228,7 @@ fn bounded(
 async fn attempt<S>(
     proxy: &HttpProxy,
     client: &mut S,
-    buf: &mut BytesMut,
+    (buf, ubuf): (&mut BytesMut, &mut BytesMut),
     p: &Prepared<'_>,
     ctx: Attempt<'_>,
     backend_stats: &super::BackendStats,
@@ -324,7 +333,9 @@ where
     bump!(proxy.stats.totals, bytes_up, body_sent);
 
     // The response head (interim 1xx responses skipped: the proxy answered 100 itself).
-    let mut ubuf = BytesMut::with_capacity(config.buffer_size);
+    // The connection's upstream read buffer, reused request after request.
+    ubuf.clear();
+    ubuf.reserve(config.buffer_size);
     let head_deadline = bounded(timeouts.response_head, deadline);
     loop {
         if !ubuf.is_empty() {
@@ -401,7 +412,7 @@ where
                 Err(_) => return Err(Failed::Bad),
             }
         }
-        match tokio::time::timeout_at(head_deadline, upstream.read_buf(&mut ubuf)).await {
+        match tokio::time::timeout_at(head_deadline, upstream.read_buf(ubuf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => {
                 // The request reached the backend (it may have acted on it): only a request
                 // that can be sent again is, and only if nothing came back.
@@ -427,7 +438,7 @@ async fn relay_body<S>(
     proxy: &HttpProxy,
     client: &mut S,
     upstream: &mut TcpStream,
-    mut ubuf: BytesMut,
+    ubuf: &mut BytesMut,
     out: &mut Vec<u8>,
     framing: Framing,
     dechunk: bool,
@@ -498,7 +509,7 @@ where
             }
             return Ok((relayed, true, true));
         }
-        match tokio::time::timeout_at(bounded(idle, deadline), upstream.read_buf(&mut ubuf)).await {
+        match tokio::time::timeout_at(bounded(idle, deadline), upstream.read_buf(ubuf)).await {
             Ok(Ok(0)) => {
                 bump!(proxy.stats.totals, bytes_down, relayed);
                 // The end of a body that runs until close; any other body is cut short.
@@ -525,7 +536,7 @@ async fn tunnel<S>(
     client: &mut S,
     buf: &mut BytesMut,
     mut upstream: TcpStream,
-    ubuf: BytesMut,
+    ubuf: &[u8],
     out: &mut Vec<u8>,
     idle: std::time::Duration,
 ) -> Result<Relayed, Failed>
@@ -533,7 +544,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     bump!(proxy.stats.totals, upgrades);
-    out.extend_from_slice(&ubuf);
+    out.extend_from_slice(ubuf);
     if client.write_all(out).await.is_err() {
         return Err(Failed::Client);
     }
