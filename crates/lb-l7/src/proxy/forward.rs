@@ -339,7 +339,7 @@ where
     let head_deadline = bounded(timeouts.response_head, deadline);
     loop {
         if !ubuf.is_empty() {
-            match parse_response(&ubuf, p.method, &config.limits) {
+            match parse_response(ubuf, p.method, &config.limits) {
                 Ok(Parsed::Complete(resp, len)) => {
                     if resp.status() == 101 {
                         if !p.upgrade || resp.upgrade().is_none() {
@@ -455,7 +455,7 @@ where
         let done = if dechunk {
             let mut done = false;
             loop {
-                match body.decode(&ubuf) {
+                match body.decode(ubuf) {
                     Ok((n, Decoded::Data(data))) => {
                         out.extend_from_slice(data);
                         relayed += data.len() as u64;
@@ -480,7 +480,7 @@ where
             }
             done
         } else {
-            match body.scan(&ubuf) {
+            match body.scan(ubuf) {
                 Ok((n, state)) => {
                     out.extend_from_slice(&ubuf[..n]);
                     relayed += n as u64;
