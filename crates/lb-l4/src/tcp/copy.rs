@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -87,13 +87,15 @@ impl Activity {
 }
 
 /// Copies `from` → `to` until end of stream (then shuts `to` down for
-/// writing), noting activity.
+/// writing, unless the other direction has already ended: then closing the
+/// sockets sends the FIN, and the `shutdown` would be one syscall too many),
+/// noting activity.
 async fn pump<R, W>(
     mut from: R,
     mut to: W,
     from_side: Side,
     activity: &Activity,
-    moved: &AtomicU64,
+    (moved, ended): (&AtomicU64, &AtomicBool),
 ) -> Result<(), (Side, io::Error)>
 where
     R: AsyncRead + Unpin,
@@ -106,7 +108,9 @@ where
         let n = from.read_buf(&mut buf).await.map_err(|e| (from_side, e))?;
         if n == 0 {
             // Half-close: pass the end of stream on, keep the other way open.
-            to.shutdown().await.map_err(|e| (to_side, e))?;
+            if !ended.swap(true, Ordering::AcqRel) {
+                to.shutdown().await.map_err(|e| (to_side, e))?;
+            }
             return Ok(());
         }
         to.write_all(&buf).await.map_err(|e| (to_side, e))?;
@@ -132,19 +136,21 @@ where
     BW: AsyncWrite + Unpin,
 {
     let activity = Activity::new();
+    // Set by the first direction to end.
+    let ended = AtomicBool::new(false);
     let upstream = pump(
         client_read,
         backend_write,
         Side::Client,
         &activity,
-        counters.up,
+        (counters.up, &ended),
     );
     let downstream = pump(
         backend_read,
         client_write,
         Side::Backend,
         &activity,
-        counters.down,
+        (counters.down, &ended),
     );
     supervise(upstream, downstream, &activity, idle).await
 }
