@@ -171,7 +171,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ..HttpProxyConfig::default()
     };
     let proxy = Arc::new(HttpProxy::new(router, config));
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    // SO_REUSEADDR and a 1024-connection backlog (the std default is 128).
+    let listener = lb::l4::tcp::listen(args.listen, false)?;
     eprintln!(
         "http_router: {} with {} routes",
         args.listen,

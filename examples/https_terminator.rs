@@ -189,7 +189,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             });
         }
     }
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    // SO_REUSEADDR and a 1024-connection backlog (the std default is 128).
+    let listener = lb::l4::tcp::listen(args.listen, false)?;
     eprintln!(
         "https_terminator: {} with {} routes",
         args.listen,

@@ -160,7 +160,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .accept_proxy(args.accept_proxy)
         .splice(args.splice);
     let proxy = Arc::new(TcpProxy::new(Arc::clone(&balancer), config));
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    // SO_REUSEADDR and a 1024-connection backlog (the std default is 128).
+    let listener = lb::l4::tcp::listen(args.listen, false)?;
     eprintln!(
         "tcp_proxy: {} → {} backends, {}",
         args.listen,

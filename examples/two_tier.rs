@@ -167,7 +167,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         balancer,
         TcpProxyConfig::default().send_proxy(Some(Version::V2)),
     ));
-    let listener = TcpListener::bind(args.listen).await?;
+    let listener = lb::l4::tcp::listen(args.listen, false)?;
     let l4_addr = listener.local_addr()?;
     tokio::spawn(Arc::clone(&l4).serve(listener, std::future::pending()));
     eprintln!("two_tier: L4 on {l4_addr} → L7 on {l7_addrs:?}");
