@@ -62,7 +62,7 @@ where
     budget.deposit(p.started);
     if p.expect_continue {
         // Answer the client's expectation ourselves (as nginx does) and drop Expect upstream.
-        if client.write_all(CONTINUE).await.is_err() {
+        if send(client, CONTINUE).await.is_err() {
             return Done::Close;
         }
     }
@@ -504,7 +504,7 @@ where
         };
         if !out.is_empty() || first {
             first = false;
-            match tokio::time::timeout_at(bounded(idle, deadline), client.write_all(out)).await {
+            match tokio::time::timeout_at(bounded(idle, deadline), send(client, out)).await {
                 Ok(Ok(())) => {}
                 _ => return Err(Failed::Client),
             }
@@ -554,7 +554,7 @@ where
 {
     bump!(proxy.stats.totals, upgrades);
     out.extend_from_slice(ubuf);
-    if client.write_all(out).await.is_err() {
+    if send(client, out).await.is_err() {
         return Err(Failed::Client);
     }
     if !buf.is_empty() {
@@ -589,9 +589,14 @@ where
     })
 }
 
-/// Writes `bytes` upstream and flushes them: a TLS stream may keep written bytes in its buffer
-/// when the socket is full, and they must be on their way before the response is awaited.
-async fn send(upstream: &mut Upstream, bytes: &[u8]) -> std::io::Result<()> {
-    upstream.write_all(bytes).await?;
-    upstream.flush().await
+/// Writes `bytes` and flushes them. A TLS stream (a TLS upstream, or a client behind a TLS
+/// terminator) may keep written bytes in its buffer when its socket is full, until the next
+/// write or a flush: they must be on their way before the proxy waits for the other side.
+/// Free for TCP.
+pub(crate) async fn send<W>(to: &mut W, bytes: &[u8]) -> std::io::Result<()>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    to.write_all(bytes).await?;
+    to.flush().await
 }
