@@ -6,7 +6,9 @@
 //! - [`head`]: request and response heads on `httparse`, with RFC 9112 framing enforced.
 //! - [`body`]: where a body of any framing ends ([`body::BodyReader`]).
 //! - [`chunked`]: the chunked transfer-coding decoder (and encoder helpers).
-//! - [`proxy`] (feature `proxy`, default): the runtime on tokio that drives all of the above.
+//! - [`proxy`] (feature `proxy`, default): the runtime on tokio that drives all of the above;
+//!   with feature `upstream-tls` (default), TLS to a cluster's backends with rustls
+//!   (`route::Cluster::with_upstream_tls`).
 //! - [`rewrite`]: the heads sent on: hop-by-hop fields out, `X-Forwarded-*` in, route edits.
 //! - [`route`]: what a route does (cluster, sticky policy, timeouts, retries, header edits) and
 //!   [`route::RouteTable`], a validated router of them built from named clusters.

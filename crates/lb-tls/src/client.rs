@@ -13,6 +13,10 @@ use crate::TlsError;
 /// A TLS client for connections to backends that terminate TLS themselves: verifies their
 /// certificate against a CA bundle and sends SNI.
 ///
+/// Connect with it yourself ([`connect`](Self::connect)), or hand its configuration to lb-l7's
+/// proxy, which re-encrypts to a cluster's backends and pools the TLS connections
+/// ([`client_config`](Self::client_config)).
+///
 /// # Examples
 ///
 /// ```no_run
@@ -26,6 +30,7 @@ use crate::TlsError;
 /// ```
 #[derive(Clone)]
 pub struct UpstreamTls {
+    config: Arc<ClientConfig>,
     connector: TlsConnector,
 }
 
@@ -56,9 +61,34 @@ impl UpstreamTls {
                 .with_root_certificates(roots)
                 .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = Arc::new(config);
         Ok(Self {
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: TlsConnector::from(Arc::clone(&config)),
+            config,
         })
+    }
+
+    /// The rustls client configuration (the CA bundle, ring's safe default versions, ALPN
+    /// `http/1.1`), to re-encrypt to a cluster's backends through lb-l7's proxy, or to drive
+    /// rustls yourself.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn run(ca_pem: &[u8], balancer: lb_core::Balancer<lb_core::Policy>) -> Result<(), lb_tls::TlsError> {
+    /// use lb_l7::route::{Cluster, UpstreamTlsConfig};
+    ///
+    /// let upstream = lb_tls::UpstreamTls::new(ca_pem)?;
+    /// let api = Cluster::new("api", balancer).with_upstream_tls(
+    ///     UpstreamTlsConfig::new(upstream.client_config()).with_server_name("api.internal"),
+    /// );
+    /// # drop(api);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.config)
     }
 
     /// Runs the client handshake on `io` for `server_name` (SNI and the name verified).

@@ -9,7 +9,9 @@
 //!   cache) on by default, optional client-certificate verification (mTLS).
 //! - [`serve_https`] (feature `l7`, default): TLS in front of lb-l7's `HttpProxy`, optionally
 //!   behind an L4 tier sending the PROXY protocol (the seed's two-tier design).
-//! - [`UpstreamTls`]: a rustls client with SNI and a CA bundle, for re-encryption to backends.
+//! - [`UpstreamTls`]: a rustls client with SNI and a CA bundle, for re-encryption to backends:
+//!   connect with it, or give its [`client_config`](UpstreamTls::client_config) to an lb-l7
+//!   cluster (`Cluster::with_upstream_tls`) and the proxy re-encrypts and pools the connections.
 #![forbid(unsafe_code)]
 
 mod client;

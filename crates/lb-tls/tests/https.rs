@@ -190,3 +190,88 @@ async fn a_bad_proxy_header_closes_only_that_connection() {
         "no PROXY header in time must close the connection"
     );
 }
+
+/// A backend answering every request with `size` bytes, keeping the connection open.
+async fn large_backend(size: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0_u8; 4096];
+                let body = vec![b'x'; size];
+                loop {
+                    let Ok(n) = conn.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+                        if conn.write_all(head.as_bytes()).await.is_err()
+                            || conn.write_all(&body).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_https_client_gets_the_whole_keep_alive_response_at_once() {
+    // A client that reads slowly keeps the proxy's TLS socket full: the response's last bytes
+    // must still be sent when it has been relayed, not when the connection next moves.
+    const SIZE: usize = 8 << 20;
+    let ca = Ca::new();
+    let cert = ca.leaf(&["a.example"]);
+    // Small socket buffers (accepted sockets inherit the listener's), so the proxy's writes
+    // find the socket full.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(8 * 1024).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(16).unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_https(
+        listener,
+        std::future::pending(),
+        terminator(store(&cert, &[])),
+        proxy_to(large_backend(SIZE).await),
+        HttpsOptions { accept_proxy: None },
+    ));
+    let client = UpstreamTls::new(ca.pem().as_bytes()).unwrap();
+    // A small receive window, so the proxy's socket stays full until the end.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let mut tls = client.connect("a.example", tcp).await.unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        .await
+        .unwrap();
+    let read = async {
+        let mut got = Vec::new();
+        let mut chunk = vec![0_u8; 32 * 1024];
+        loop {
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n")
+                && got.len() >= end + 4 + SIZE
+            {
+                return got.len() - end - 4;
+            }
+            let n = tls.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed after {} bytes", got.len());
+            got.extend_from_slice(&chunk[..n]);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    let body = tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("the whole response, without waiting for the keep-alive timeout");
+    assert_eq!(body, SIZE);
+}

@@ -114,6 +114,9 @@ where
             return Ok(());
         }
         to.write_all(&buf).await.map_err(|e| (to_side, e))?;
+        // A writer may hold written bytes until flushed (a TLS stream does when its socket is
+        // full): without this, they would wait for the next read. Free for a TCP half.
+        to.flush().await.map_err(|e| (to_side, e))?;
         moved.fetch_add(n as u64, Ordering::Relaxed);
         activity.touch();
     }
@@ -247,6 +250,37 @@ mod tests {
         let (end, up, down) = copy.await.expect("task");
         assert!(matches!(end, End::Done), "{end:?}");
         assert_eq!((up, down), (7, 8));
+    }
+
+    #[tokio::test]
+    async fn bytes_a_writer_holds_until_flushed_are_flushed() {
+        // A writer that sends nothing until flushed (or full), as a TLS stream may.
+        let (client, mut client_peer) = duplex(1024);
+        let (backend, mut backend_peer) = duplex(1024);
+        let (backend_read, backend_write) = tokio::io::split(backend);
+        let copy = tokio::spawn(async move {
+            let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+            let counters = Counters {
+                up: &up,
+                down: &down,
+            };
+            bidirectional(
+                tokio::io::split(client),
+                (backend_read, tokio::io::BufWriter::new(backend_write)),
+                Duration::from_secs(5),
+                counters,
+            )
+            .await
+        });
+        client_peer.write_all(b"ping").await.expect("write");
+        let mut got = [0_u8; 4];
+        tokio::time::timeout(Duration::from_secs(2), backend_peer.read_exact(&mut got))
+            .await
+            .expect("relayed without waiting for more")
+            .expect("read");
+        assert_eq!(&got, b"ping");
+        drop((client_peer, backend_peer));
+        let _ = copy.await.expect("no panic");
     }
 
     #[tokio::test(start_paused = true)]

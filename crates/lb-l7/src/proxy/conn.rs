@@ -177,7 +177,7 @@ async fn refuse<S: AsyncWrite + Unpin>(
 ) {
     out.clear();
     error_response(status, keep_alive, out);
-    let _ = client.write_all(out).await;
+    let _ = forward::send(client, out).await;
     if !keep_alive {
         let _ = client.shutdown().await;
     }

@@ -6,12 +6,13 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use lb_core::{BackendId, Lease, Outcome};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::HttpProxy;
 use super::conn::{Prepared, tried};
+use super::pool::PoolKey;
 use super::respond::{CONTINUE, error_response};
 use super::stats::bump;
+use super::upstream::{self, Upstream};
 use crate::body::BodyReader;
 use crate::chunked::{Decoded, Scanned};
 use crate::head::{Framing, Parsed, parse_response};
@@ -61,7 +62,7 @@ where
     budget.deposit(p.started);
     if p.expect_continue {
         // Answer the client's expectation ourselves (as nginx does) and drop Expect upstream.
-        if client.write_all(CONTINUE).await.is_err() {
+        if send(client, CONTINUE).await.is_err() {
             return Done::Close;
         }
     }
@@ -248,10 +249,16 @@ where
     } = ctx;
     let backend = lease.backend();
     let (id, addr) = (backend.id(), backend.addr());
+    let cluster = &p.action.cluster;
+    // TLS connections are only reused for the cluster (client settings, name) they were made for.
+    let key = PoolKey {
+        backend: id,
+        class: upstream::pool_class(cluster),
+    };
     let pooled = if fresh_only {
         None
     } else {
-        proxy.pool.take(id, Instant::now())
+        proxy.pool.take(key, Instant::now())
     };
     let reused = pooled.is_some();
     let mut upstream = match pooled {
@@ -259,17 +266,19 @@ where
             bump!(backend_stats, reused);
             stream
         }
+        // TCP and, for upstream TLS, the handshake, within the connect timeout: a refused
+        // connection and a refused certificate are both connect failures.
         None => match tokio::time::timeout_at(
             bounded(timeouts.connect, deadline),
-            TcpStream::connect(addr),
+            upstream::connect(addr, cluster),
         )
         .await
         {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                stream
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(backend = %addr, cluster = cluster.name(), %error, "upstream connect failed");
+                return Err(Failed::Connect { timed_out: false });
             }
-            Ok(Err(_)) => return Err(Failed::Connect { timed_out: false }),
             Err(_) => return Err(Failed::Connect { timed_out: true }),
         },
     };
@@ -287,7 +296,7 @@ where
     }
     out.extend_from_slice(&buf[..n]);
     let consumed_body = n > 0;
-    if upstream.write_all(out).await.is_err() {
+    if send(&mut upstream, out).await.is_err() {
         // Nothing was taken from the client buffer yet: a stale pooled connection is retried.
         return Err(if reused && !consumed_body {
             Failed::Stale
@@ -314,7 +323,7 @@ where
         if n > 0 {
             match tokio::time::timeout_at(
                 bounded(timeouts.body_idle, deadline),
-                upstream.write_all(&buf[..n]),
+                send(&mut upstream, &buf[..n]),
             )
             .await
             {
@@ -395,7 +404,7 @@ where
                     .await
                     .map(|(bytes, complete, reusable)| {
                         if reusable && upstream_keep && !upload_cut {
-                            proxy.pool.put(id, upstream, Instant::now());
+                            proxy.pool.put(key, upstream, Instant::now());
                         }
                         Relayed {
                             status,
@@ -437,7 +446,7 @@ where
 async fn relay_body<S>(
     proxy: &HttpProxy,
     client: &mut S,
-    upstream: &mut TcpStream,
+    upstream: &mut Upstream,
     ubuf: &mut BytesMut,
     out: &mut Vec<u8>,
     framing: Framing,
@@ -495,7 +504,7 @@ where
         };
         if !out.is_empty() || first {
             first = false;
-            match tokio::time::timeout_at(bounded(idle, deadline), client.write_all(out)).await {
+            match tokio::time::timeout_at(bounded(idle, deadline), send(client, out)).await {
                 Ok(Ok(())) => {}
                 _ => return Err(Failed::Client),
             }
@@ -535,7 +544,7 @@ async fn tunnel<S>(
     proxy: &HttpProxy,
     client: &mut S,
     buf: &mut BytesMut,
-    mut upstream: TcpStream,
+    mut upstream: Upstream,
     ubuf: &[u8],
     out: &mut Vec<u8>,
     idle: std::time::Duration,
@@ -545,11 +554,11 @@ where
 {
     bump!(proxy.stats.totals, upgrades);
     out.extend_from_slice(ubuf);
-    if client.write_all(out).await.is_err() {
+    if send(client, out).await.is_err() {
         return Err(Failed::Client);
     }
     if !buf.is_empty() {
-        if upstream.write_all(buf).await.is_err() {
+        if send(&mut upstream, buf).await.is_err() {
             return Ok(Relayed {
                 status: 101,
                 bytes: 0,
@@ -562,18 +571,32 @@ where
         up: &proxy.stats.totals.bytes_up,
         down: &proxy.stats.totals.bytes_down,
     };
-    let (upstream_read, upstream_write) = upstream.split();
-    let (client_read, client_write) = tokio::io::split(client);
-    let _ = lb_l4::tcp::bidirectional(
-        (client_read, client_write),
-        (upstream_read, upstream_write),
-        idle,
-        counters,
-    )
-    .await;
+    let client = tokio::io::split(client);
+    match upstream {
+        // TCP's own halves: no lock per operation.
+        Upstream::Plain(mut tcp) => {
+            let _ = lb_l4::tcp::bidirectional(client, tcp.split(), idle, counters).await;
+        }
+        #[allow(unreachable_patterns)] // without upstream TLS, plain is all there is
+        tls => {
+            let _ = lb_l4::tcp::bidirectional(client, tokio::io::split(tls), idle, counters).await;
+        }
+    }
     Ok(Relayed {
         status: 101,
         bytes: 0,
         done: Done::Close,
     })
+}
+
+/// Writes `bytes` and flushes them. A TLS stream (a TLS upstream, or a client behind a TLS
+/// terminator) may keep written bytes in its buffer when its socket is full, until the next
+/// write or a flush: they must be on their way before the proxy waits for the other side.
+/// Free for TCP.
+pub(crate) async fn send<W>(to: &mut W, bytes: &[u8]) -> std::io::Result<()>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    to.write_all(bytes).await?;
+    to.flush().await
 }

@@ -3,7 +3,8 @@
 //!
 //! One task per client connection runs the loop: read a head (header timeout) → parse and
 //! validate → route → sticky decision → pick a backend (a lease) → take a pooled connection or
-//! connect (timeout, retries on another backend) → write the rewritten head and stream the body
+//! connect (timeout, retries on another backend; with a TLS handshake for a cluster with
+//! upstream TLS, feature `upstream-tls`) → write the rewritten head and stream the body
 //! → read and validate the response head (timeout) → stream it back → return the upstream
 //! connection to the pool when both sides are complete and reusable → next request.
 //! Everything between the socket reads and writes is the crate's pure code.
@@ -16,6 +17,7 @@ mod pool;
 mod probe;
 mod respond;
 mod stats;
+mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,9 +30,10 @@ use tokio::sync::watch;
 
 pub use budget::RetryBudget;
 pub use config::HttpProxyConfig;
-pub use pool::{Pool, PoolConfig, PoolStats};
+pub use pool::{Pool, PoolConfig, PoolKey, PoolStats};
 pub use probe::{HttpProbe, ProbeConfigError};
 pub use stats::{BackendStats, ProxyStats, RouteStats, Totals};
+pub use upstream::Upstream;
 
 use crate::route::RouteAction;
 use crate::router::Router;

@@ -3,13 +3,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use lb_core::BackendId;
-use tokio::net::TcpStream;
+
+use super::Upstream;
 
 /// Pool settings.
 ///
@@ -79,9 +79,39 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Which idle connections may serve a request: those to one backend, of one class.
+///
+/// Connections of different classes to the same backend are never handed out for each other.
+/// Class 0 is plain TCP (a [`BackendId`] converts to that key); the proxy gives each cluster with
+/// upstream TLS a class of its own, so a TLS connection is only reused with the client
+/// configuration and server name it was verified with.
+///
+/// # Examples
+///
+/// ```
+/// use lb_core::BackendId;
+/// use lb_l7::proxy::PoolKey;
+///
+/// let backend = BackendId::from_name("web-1");
+/// assert_eq!(PoolKey::from(backend), PoolKey { backend, class: 0 });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    /// The backend.
+    pub backend: BackendId,
+    /// The kind of connection: 0 for plain TCP.
+    pub class: u64,
+}
+
+impl From<BackendId> for PoolKey {
+    fn from(backend: BackendId) -> Self {
+        Self { backend, class: 0 }
+    }
+}
+
 /// One idle connection and when it was returned.
 struct Idle {
-    stream: TcpStream,
+    stream: Upstream,
     since: Instant,
 }
 
@@ -96,7 +126,10 @@ struct Idle {
 /// # Dead connections
 ///
 /// An idle connection must be silent: [`take`](Self::take) checks each one with a non-blocking
-/// read, and closes it if the backend has closed it, sent something or reset it. That read goes
+/// read, and closes it if the backend has closed it, sent something or reset it. For a TLS
+/// connection the read is on the TCP connection underneath: any byte there (a `close_notify`
+/// alert, anything else) makes it stale, as does plaintext or a `close_notify` rustls has
+/// already taken in. That read goes
 /// through tokio, which does not ask the kernel when the runtime has not yet seen the socket
 /// become readable: a close that arrived an instant before, and that the runtime has not yet
 /// processed, goes unseen. The proxy therefore treats a failure on a reused connection before
@@ -104,7 +137,7 @@ struct Idle {
 ///
 /// # Locking
 ///
-/// One [`Mutex`] over a map of lists, held only to pop or push an entry: closing a connection
+/// One [`Mutex`] over a map of lists (one per [`PoolKey`]), held only to pop or push an entry: closing a connection
 /// and checking it happen outside. Once a backend's list has grown, taking and putting do not
 /// allocate.
 ///
@@ -115,14 +148,14 @@ struct Idle {
 /// use std::sync::Arc;
 /// use std::time::Instant;
 /// use lb_core::BackendId;
-/// use lb_l7::proxy::{Pool, PoolConfig};
+/// use lb_l7::proxy::{Pool, PoolConfig, Upstream};
 /// use tokio::net::TcpStream;
 ///
 /// let pool = Arc::new(Pool::new(PoolConfig::default()));
 /// let backend = BackendId::from_name("web-1");
 /// let stream = match pool.take(backend, Instant::now()) {
 ///     Some(stream) => stream,
-///     None => TcpStream::connect("10.0.0.1:80").await?,
+///     None => Upstream::from(TcpStream::connect("10.0.0.1:80").await?),
 /// };
 /// // ... send a request, read the whole response ...
 /// pool.put(backend, stream, Instant::now());
@@ -131,7 +164,7 @@ struct Idle {
 /// ```
 pub struct Pool {
     config: PoolConfig,
-    lists: Mutex<HashMap<BackendId, VecDeque<Idle>>>,
+    lists: Mutex<HashMap<PoolKey, VecDeque<Idle>>>,
     /// Total idle connections, changed under the lock.
     idle: AtomicUsize,
     counters: Counters,
@@ -171,18 +204,20 @@ impl Pool {
         &self.config
     }
 
-    /// A live idle connection to `backend`, the most recently returned first, or `None` when
-    /// there is none (connect a new one).
+    /// A live idle connection for `key` (a backend, and a class: a [`BackendId`] alone is
+    /// plain TCP), the most recently returned first, or `None` when there is none (connect a
+    /// new one).
     ///
     /// Connections found on the way idle longer than the idle timeout, closed by the backend,
     /// with unexpected bytes or in error are closed and skipped (see [the type's
     /// documentation](Pool#dead-connections) for what this check can miss).
     #[must_use]
-    pub fn take(&self, backend: BackendId, now: Instant) -> Option<TcpStream> {
+    pub fn take(&self, key: impl Into<PoolKey>, now: Instant) -> Option<Upstream> {
+        let key = key.into();
         loop {
             let idle = {
                 let mut lists = self.lock();
-                let idle = lists.get_mut(&backend).and_then(VecDeque::pop_back);
+                let idle = lists.get_mut(&key).and_then(VecDeque::pop_back);
                 if idle.is_some() {
                     self.idle.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -204,12 +239,14 @@ impl Pool {
         }
     }
 
-    /// Returns a connection to `backend` after a complete exchange, idle from `now`.
+    /// Returns a connection for `key` (a backend and class, as in [`take`](Self::take)) after a
+    /// complete exchange, idle from `now`.
     ///
     /// The caller vouches that the connection is reusable: the last response was read to its
     /// end and allowed keep-alive. When the backend's list is full the oldest connection in it
     /// is closed to make room; with `max_idle_per_backend` 0 the connection is closed.
-    pub fn put(&self, backend: BackendId, stream: TcpStream, now: Instant) {
+    pub fn put(&self, key: impl Into<PoolKey>, stream: impl Into<Upstream>, now: Instant) {
+        let stream = stream.into();
         if self.config.max_idle_per_backend == 0 {
             bump(&self.counters.overflow);
             drop(stream);
@@ -217,7 +254,7 @@ impl Pool {
         }
         let evicted = {
             let mut lists = self.lock();
-            let list = lists.entry(backend).or_default();
+            let list = lists.entry(key.into()).or_default();
             let evicted = if list.len() >= self.config.max_idle_per_backend {
                 list.pop_front()
             } else {
@@ -269,16 +306,21 @@ impl Pool {
         closed
     }
 
-    /// Closes every idle connection to `backend` (removed from the set, or found unhealthy);
-    /// returns how many.
+    /// Closes every idle connection to `backend`, of every class (removed from the set, or
+    /// found unhealthy); returns how many.
     pub fn clear_backend(&self, backend: BackendId) -> usize {
-        let list = {
+        let mut closed = Vec::new();
+        {
             let mut lists = self.lock();
-            let list = lists.remove(&backend).unwrap_or_default();
-            self.idle.fetch_sub(list.len(), Ordering::Relaxed);
-            list
-        };
-        list.len()
+            lists.retain(|key, list| {
+                if key.backend == backend {
+                    closed.extend(list.drain(..));
+                }
+                !list.is_empty()
+            });
+            self.idle.fetch_sub(closed.len(), Ordering::Relaxed);
+        }
+        closed.len()
     }
 
     /// Closes every idle connection (for a drain or a shutdown).
@@ -297,10 +339,14 @@ impl Pool {
         self.idle.load(Ordering::Relaxed)
     }
 
-    /// How many idle connections the pool holds to `backend` now.
+    /// How many idle connections the pool holds to `backend` now, of every class.
     #[must_use]
     pub fn idle_for(&self, backend: BackendId) -> usize {
-        self.lock().get(&backend).map_or(0, VecDeque::len)
+        self.lock()
+            .iter()
+            .filter(|(key, _)| key.backend == backend)
+            .map(|(_, list)| list.len())
+            .sum()
     }
 
     /// The counters so far (each read on its own: a snapshot, not a transaction).
@@ -316,7 +362,7 @@ impl Pool {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<BackendId, VecDeque<Idle>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<PoolKey, VecDeque<Idle>>> {
         // No code under the lock can panic midway through a change; a poisoned lock is as good.
         self.lists.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -330,9 +376,10 @@ impl Pool {
             return Err(Unusable::Expired);
         }
         // An idle connection has nothing to read: readable means closed, or out of step.
-        match idle.stream.try_read(&mut [0_u8; 1]) {
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Ok(_) | Err(_) => Err(Unusable::Stale),
+        if idle.stream.idle_and_open() {
+            Ok(())
+        } else {
+            Err(Unusable::Stale)
         }
     }
 }
@@ -342,7 +389,7 @@ mod tests {
     use super::*;
     use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
     use tokio::time::timeout;
 
     const BOUND: Duration = Duration::from_secs(5);
@@ -371,6 +418,10 @@ mod tests {
 
     fn port(stream: &TcpStream) -> u16 {
         stream.local_addr().expect("local addr").port()
+    }
+
+    fn taken_port(stream: &Upstream) -> u16 {
+        port(stream.tcp())
     }
 
     fn backend(n: u8) -> BackendId {
@@ -412,9 +463,9 @@ mod tests {
         pool.put(backend(1), p.client, now);
         assert_eq!(pool.idle(), 1);
         let mut again = pool.take(backend(1), now).expect("pooled");
-        assert_eq!(port(&again), local);
+        assert_eq!(taken_port(&again), local);
         assert_eq!(
-            again.peer_addr().expect("peer"),
+            again.tcp().peer_addr().expect("peer"),
             l.local_addr().expect("addr")
         );
         assert_eq!(pool.idle(), 0);
@@ -451,7 +502,7 @@ mod tests {
             servers.push(p.server);
         }
         let taken: Vec<u16> = (0..3)
-            .map(|_| port(&pool.take(backend(1), now).expect("pooled")))
+            .map(|_| taken_port(&pool.take(backend(1), now).expect("pooled")))
             .collect();
         ports.reverse();
         assert_eq!(taken, ports);
@@ -471,7 +522,7 @@ mod tests {
         pool.put(backend(1), dead.client, now);
         // The dead one is the most recent: found stale, closed, and the live one returned.
         let taken = pool.take(backend(1), now).expect("the live one");
-        assert_eq!(port(&taken), live_port);
+        assert_eq!(taken_port(&taken), live_port);
         assert_eq!(pool.stats().stale, 1);
         assert_eq!(pool.stats().hits, 1);
         assert_eq!(pool.idle(), 0);
@@ -536,7 +587,7 @@ mod tests {
         assert!(closed_by_proxy(&mut other.server).await);
         let now = t0 + Duration::from_secs(31);
         assert_eq!(
-            port(&pool.take(backend(1), now).expect("fresh")),
+            taken_port(&pool.take(backend(1), now).expect("fresh")),
             fresh_port
         );
     }
@@ -554,7 +605,7 @@ mod tests {
         assert_eq!(pool.evict_expired(t0 + Duration::from_secs(31)), 1);
         let now = t0 + Duration::from_secs(31);
         assert_eq!(
-            port(&pool.take(backend(1), now).expect("newer")),
+            taken_port(&pool.take(backend(1), now).expect("newer")),
             newer_port
         );
     }
@@ -581,7 +632,7 @@ mod tests {
             "the oldest is closed"
         );
         let taken: Vec<u16> = (0..2)
-            .map(|_| port(&pool.take(backend(1), now).expect("pooled")))
+            .map(|_| taken_port(&pool.take(backend(1), now).expect("pooled")))
             .collect();
         assert_eq!(taken, [ports[1], ports[0]]);
         assert!(pool.take(backend(1), now).is_none());
@@ -647,9 +698,9 @@ mod tests {
         // Each backend's limit is its own: nothing overflowed.
         assert_eq!((pool.idle(), pool.stats().overflow), (2, 0));
         assert!(pool.take(backend(3), now).is_none());
-        assert_eq!(port(&pool.take(backend(2), now).expect("b")), b_port);
+        assert_eq!(taken_port(&pool.take(backend(2), now).expect("b")), b_port);
         assert!(pool.take(backend(2), now).is_none());
-        assert_eq!(port(&pool.take(backend(1), now).expect("a")), a_port);
+        assert_eq!(taken_port(&pool.take(backend(1), now).expect("a")), a_port);
     }
 
     #[tokio::test]
@@ -693,6 +744,46 @@ mod tests {
             }
         );
         assert_eq!(pool.idle(), 2);
+    }
+
+    #[tokio::test]
+    async fn classes_of_one_backend_are_kept_apart() {
+        let l = listener().await;
+        let pool = pool(1);
+        let now = Instant::now();
+        let tls_class = PoolKey {
+            backend: backend(1),
+            class: 7,
+        };
+        let plain = pair(&l).await;
+        pool.put(backend(1), plain.client, now);
+        let other = pair(&l).await;
+        let other_port = port(&other.client);
+        pool.put(tls_class, other.client, now);
+        // Each class has its own list (and limit): nothing overflowed.
+        assert_eq!((pool.idle(), pool.idle_for(backend(1))), (2, 2));
+        assert_eq!(pool.stats().overflow, 0);
+        assert!(
+            pool.take(
+                PoolKey {
+                    backend: backend(1),
+                    class: 8
+                },
+                now
+            )
+            .is_none()
+        );
+        assert_eq!(
+            taken_port(&pool.take(tls_class, now).expect("class 7")),
+            other_port
+        );
+        assert!(pool.take(tls_class, now).is_none());
+        // Put back, then cleared with the backend's plain connection.
+        let again = pair(&l).await;
+        pool.put(tls_class, again.client, now);
+        assert_eq!(pool.clear_backend(backend(1)), 2);
+        assert_eq!(pool.idle(), 0);
+        assert!(pool.take(backend(1), now).is_none());
     }
 
     #[test]

@@ -67,7 +67,7 @@ counters! {
         unrouted,
         /// Requests that found no eligible backend (503).
         no_backend,
-        /// Backend connects that failed or timed out.
+        /// Backend connects that failed or timed out (a failed upstream TLS handshake included).
         connect_failures,
         /// Backends that did not send a response head in time (504).
         response_timeouts,

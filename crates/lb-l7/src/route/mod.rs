@@ -17,6 +17,13 @@ pub use shorthand::{
     Built, RouteShorthand, ShorthandDefaults, router_from_shorthands, sticky_from_spec,
 };
 pub use table::{RouteSpec, RouteTable};
+#[cfg(feature = "upstream-tls")]
+pub(crate) use tls::ClusterTls;
+#[cfg(feature = "upstream-tls")]
+pub use tls::UpstreamTlsConfig;
+
+#[cfg(feature = "upstream-tls")]
+mod tls;
 
 use crate::rewrite::HeaderEdits;
 use crate::sticky::StickyPolicy;
@@ -39,6 +46,9 @@ use crate::sticky::StickyPolicy;
 pub struct Cluster {
     name: String,
     balancer: Arc<Balancer<Policy>>,
+    /// TLS to the backends, if any.
+    #[cfg(feature = "upstream-tls")]
+    tls: Option<ClusterTls>,
 }
 
 impl Cluster {
@@ -55,7 +65,58 @@ impl Cluster {
         Self {
             name: name.into(),
             balancer,
+            #[cfg(feature = "upstream-tls")]
+            tls: None,
         }
+    }
+
+    /// The same cluster, reaching its backends over TLS (re-encryption): each new upstream
+    /// connection runs a client handshake with `tls` (within the route's connect timeout) before
+    /// the request is sent. A handshake that fails (an untrusted or expired certificate, a name
+    /// that does not match, a backend that does not speak TLS) is a connect failure, retried on
+    /// another backend as a refused connection is.
+    ///
+    /// TLS connections are pooled apart: one to a backend is only reused for this cluster.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lb_core::{Backend, Balancer, Policy};
+    /// use lb_l7::route::{Cluster, UpstreamTlsConfig};
+    ///
+    /// // Trusted CAs (with lb-tls: `UpstreamTls::new(ca_pem)?.client_config()`).
+    /// let roots = rustls::RootCertStore::empty();
+    /// let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+    ///     rustls::crypto::ring::default_provider(),
+    /// ))
+    /// .with_safe_default_protocol_versions()?
+    /// .with_root_certificates(roots)
+    /// .with_no_client_auth();
+    /// let backends = vec![Backend::new("10.0.0.1:443".parse()?)];
+    /// let api = Cluster::new("api", Balancer::new("round-robin".parse::<Policy>()?, backends)?)
+    ///     .with_upstream_tls(UpstreamTlsConfig::new(Arc::new(client)).with_server_name("api.internal"));
+    /// assert_eq!(api.upstream_tls().and_then(|t| t.server_name.as_deref()), Some("api.internal"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "upstream-tls")]
+    #[must_use]
+    pub fn with_upstream_tls(mut self, tls: UpstreamTlsConfig) -> Self {
+        self.tls = Some(ClusterTls::new(tls));
+        self
+    }
+
+    /// Its upstream TLS settings, if its backends are reached over TLS.
+    #[cfg(feature = "upstream-tls")]
+    #[must_use]
+    pub fn upstream_tls(&self) -> Option<&UpstreamTlsConfig> {
+        self.tls.as_ref().map(ClusterTls::config)
+    }
+
+    /// Its upstream TLS, ready to connect with.
+    #[cfg(feature = "upstream-tls")]
+    pub(crate) fn tls(&self) -> Option<&ClusterTls> {
+        self.tls.as_ref()
     }
 
     /// The cluster's name.
@@ -100,6 +161,14 @@ impl RouteAction {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.timeouts.problems();
         problems.extend(self.retry.problems());
+        #[cfg(feature = "upstream-tls")]
+        if let Some(tls) = self.cluster.tls() {
+            problems.extend(
+                tls.problems()
+                    .into_iter()
+                    .map(|p| format!("cluster '{}': {p}", self.cluster.name())),
+            );
+        }
         let hashing = self.cluster.balancer().algorithm().is_hash();
         let sticky_hash = matches!(
             self.sticky,
