@@ -98,6 +98,7 @@ mod name;
 mod tests;
 
 pub use error::Error;
+pub(crate) use name::check_host_name;
 pub use name::{AlpnProtocol, MAX_HOST_NAME_LEN, ServerName};
 
 use cursor::{Cursor, Stop, malformed};
