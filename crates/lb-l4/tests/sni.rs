@@ -752,7 +752,7 @@ async fn a_silent_client_is_closed_after_the_peek_timeout_without_blocking_other
         .exact("a.example", cluster(&[a], "round-robin"))
         .build()
         .expect("valid");
-    let peek_timeout = Duration::from_millis(600);
+    let peek_timeout = Duration::from_millis(1500);
     let p = Proxy::start(routes, SniProxyConfig::default().peek_timeout(peek_timeout)).await;
     let started = Instant::now();
     let mut silent = connect(p.addr).await;
@@ -762,7 +762,7 @@ async fn a_silent_client_is_closed_after_the_peek_timeout_without_blocking_other
     // Meanwhile another client is served at once.
     let mut other = connect(p.addr).await;
     other.write_all(&TLS12_A).await.expect("write");
-    let got = timeout(Duration::from_millis(500), a_got.recv())
+    let got = timeout(Duration::from_millis(1200), a_got.recv())
         .await
         .expect("served while the silent client waits")
         .expect("bytes");
