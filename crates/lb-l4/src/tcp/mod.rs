@@ -12,4 +12,5 @@ mod splice;
 pub use config::{HashKey, TcpProxyConfig};
 pub use copy::{Counters, End, bidirectional};
 pub use listen::listen;
+pub(crate) use proxy::{Completed, connect_backend, now, outcome};
 pub use proxy::{DrainReport, TcpProxy, TcpStats};

@@ -110,7 +110,7 @@ pub struct TcpProxy<A: Algorithm> {
 }
 
 /// Counts a connection that reached a backend as completed when dropped.
-struct Completed<'a>(&'a AtomicU64);
+pub(crate) struct Completed<'a>(pub(crate) &'a AtomicU64);
 
 impl Drop for Completed<'_> {
     fn drop(&mut self) {
@@ -118,7 +118,8 @@ impl Drop for Completed<'_> {
     }
 }
 
-fn now() -> std::time::Instant {
+/// The balancer's clock: tokio's (so paused-time tests move it).
+pub(crate) fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
@@ -256,13 +257,7 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         #[cfg(not(target_os = "linux"))]
         let end = bidirectional(client.split(), backend.split(), idle, counters).await;
         drop(completed);
-        // Only what the backend did is the backend's fault.
-        let outcome = match end {
-            End::Done => Outcome::Success,
-            End::Backend => Outcome::Failure,
-            End::Client | End::Idle => Outcome::Cancelled,
-        };
-        lease.finish(outcome, now());
+        lease.finish(outcome(&end), now());
     }
 
     fn reject_proxy(&self, peer: SocketAddr, reason: &str) {
@@ -273,25 +268,55 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
     /// Picks and connects, trying up to `retries` other backends; each
     /// failed connect is a failed lease (passive health).
     async fn connect(&self, request: &Request) -> Option<(TcpStream, Lease)> {
-        let mut tried: Vec<BackendId> = Vec::new();
-        for attempt in 0..=self.config.retries {
-            let lease =
-                self.balancer
-                    .pick_filtered(&request.with_attempt(attempt), now(), |b| {
-                        !tried.contains(&b.id())
-                    })?;
-            let addr = lease.backend().addr();
-            match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(addr)).await
-            {
-                Ok(Ok(stream)) => return Some((stream, lease)),
-                Ok(Err(_)) | Err(_) => {
-                    self.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
-                    tried.push(lease.backend().id());
-                    lease.finish(Outcome::Failure, now());
-                }
+        connect_backend(
+            &self.balancer,
+            request,
+            self.config.connect_timeout,
+            self.config.retries,
+            &self.stats.connect_failures,
+        )
+        .await
+    }
+}
+
+/// Picks a backend of `balancer` for `request` and connects to it within
+/// `connect_timeout`, trying up to `retries` other backends (never one
+/// twice); each failed connect is counted in `failures` and finishes its
+/// lease as a failure (passive health). The stream and the lease to hold
+/// for the connection's life, or `None` when no backend could be reached.
+/// Shared with the SNI proxy.
+pub(crate) async fn connect_backend<A: Algorithm>(
+    balancer: &Balancer<A>,
+    request: &Request,
+    connect_timeout: std::time::Duration,
+    retries: u32,
+    failures: &AtomicU64,
+) -> Option<(TcpStream, Lease)> {
+    let mut tried: Vec<BackendId> = Vec::new();
+    for attempt in 0..=retries {
+        let lease = balancer.pick_filtered(&request.with_attempt(attempt), now(), |b| {
+            !tried.contains(&b.id())
+        })?;
+        let addr = lease.backend().addr();
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Some((stream, lease)),
+            Ok(Err(_)) | Err(_) => {
+                failures.fetch_add(1, Ordering::Relaxed);
+                tried.push(lease.backend().id());
+                lease.finish(Outcome::Failure, now());
             }
         }
-        None
+    }
+    None
+}
+
+/// The health outcome of a forwarded connection: only what the backend
+/// did is the backend's fault. Shared with the SNI proxy.
+pub(crate) fn outcome(end: &End) -> Outcome {
+    match end {
+        End::Done => Outcome::Success,
+        End::Backend => Outcome::Failure,
+        End::Client | End::Idle => Outcome::Cancelled,
     }
 }
 
