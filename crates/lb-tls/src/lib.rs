@@ -9,6 +9,7 @@
 //!   cache) on by default, optional client-certificate verification (mTLS).
 //! - [`serve_https`] (feature `l7`, default): TLS in front of lb-l7's `HttpProxy`, optionally
 //!   behind an L4 tier sending the PROXY protocol (the seed's two-tier design).
+//! - [`client_hello::peek_sni`]: the server name of a ClientHello, from bytes (fuzzed).
 //! - [`UpstreamTls`]: a rustls client with SNI and a CA bundle, for re-encryption to backends:
 //!   connect with it, or give its [`client_config`](UpstreamTls::client_config) to an lb-l7
 //!   cluster (`Cluster::with_upstream_tls`) and the proxy re-encrypts and pools the connections.
@@ -26,6 +27,9 @@ pub use client::UpstreamTls;
 pub use error::TlsError;
 #[cfg(feature = "l7")]
 pub use https::{HttpsOptions, serve_https};
+/// The ClientHello parser (`peek_sni`), pure and fuzzed; it lives in lb-l4, whose SNI
+/// passthrough needs it without TLS.
+pub use lb_l4::client_hello;
 pub use pem::{certificates, certified_key, certified_key_from_files, private_key};
 pub use store::{CertStore, ReloadableResolver};
 pub use terminator::{MinVersion, TlsInfo, TlsSettings, TlsStats, TlsTerminator};
