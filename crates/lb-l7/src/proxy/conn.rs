@@ -47,17 +47,22 @@ pub(crate) struct Refusal {
     pub(crate) route: Option<usize>,
 }
 
+/// Serves `client` until it is done; then, if `shutdown`, ends the stream cleanly (for TLS:
+/// close_notify; bounded, the peer may not read). A plain `TcpStream` skips it: closing it
+/// sends the FIN, and the explicit `shutdown` would be one syscall more per connection.
 pub(crate) async fn run<S>(
     proxy: &HttpProxy,
     mut client: S,
     peer: SocketAddr,
     draining: watch::Receiver<bool>,
+    shutdown: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     serve(proxy, &mut client, peer, draining).await;
-    // A clean end: FIN for TCP, close_notify then FIN for TLS (bounded: the peer may not read).
-    let _ = timeout(std::time::Duration::from_secs(1), client.shutdown()).await;
+    if shutdown {
+        let _ = timeout(std::time::Duration::from_secs(1), client.shutdown()).await;
+    }
 }
 
 async fn serve<S>(

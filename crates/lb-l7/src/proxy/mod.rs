@@ -164,7 +164,7 @@ impl HttpProxy {
             let proxy = Arc::clone(&self);
             async move {
                 let _ = client.set_nodelay(true);
-                proxy.serve_connection(client, peer).await;
+                conn::run(&proxy, client, peer, proxy.draining.subscribe(), false).await;
             }
         })
         .await;
@@ -178,7 +178,7 @@ impl HttpProxy {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        conn::run(self, client, peer, self.draining.subscribe()).await;
+        conn::run(self, client, peer, self.draining.subscribe(), true).await;
     }
 
     /// Starts draining without a listener (for connections served with
