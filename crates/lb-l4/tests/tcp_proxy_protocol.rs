@@ -229,6 +229,17 @@ async fn nginx_reads_our_proxy_headers() {
         }
     };
     let outcome = tokio::spawn(result).await;
+    // SIGTERM: nginx's master stops its worker too (SIGKILL would orphan the worker, still
+    // holding the port). SIGKILL only if it does not stop in time.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    for _ in 0..100 {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
