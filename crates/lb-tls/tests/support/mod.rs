@@ -194,7 +194,10 @@ pub async fn run(mut cmd: Command, stdin: &[u8], limit: Duration) -> (bool, Stri
 /// `openssl s_client` against `addr` with `args`, sending one HTTP request.
 pub async fn s_client(addr: SocketAddr, args: &[&str]) -> String {
     let mut cmd = Command::new("openssl");
+    // -ign_eof: read until the server closes (the response, and TLS 1.3 session tickets),
+    // not until our stdin ends.
     cmd.arg("s_client")
+        .arg("-ign_eof")
         .arg("-connect")
         .arg(addr.to_string())
         .args(args);
