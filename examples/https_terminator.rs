@@ -65,7 +65,12 @@ struct Args {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let mut runtime = match args.threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(1) => {
+            let mut b = tokio::runtime::Builder::new_current_thread();
+            // As http_router: I/O polled every 16 tasks (a shorter tail at the same req/s).
+            b.event_interval(16);
+            b
+        }
         Some(n) => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             b.worker_threads(n.max(1));
