@@ -12,75 +12,16 @@
 //! Client, proxy and backend share one multi-thread runtime (2 workers) on the 2-core machine;
 //! compare the rows of a group, not runs.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use lb::core::{Backend, Balancer, Policy};
-use lb::l7::proxy::{HttpProxy, HttpProxyConfig};
-use lb::l7::route::{Cluster, RouteSpec, RouteTable};
-use lb::l7::router::RouteMatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello, world\n";
-
-/// A keep-alive backend answering every request head with `RESPONSE` (requests have no body).
-async fn backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let _ = conn.set_nodelay(true);
-            tokio::spawn(async move {
-                let mut buf = Vec::with_capacity(4096);
-                let mut chunk = [0_u8; 4096];
-                loop {
-                    let Ok(n) = conn.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    // One response per complete head.
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        if conn.write_all(RESPONSE).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-async fn proxy_to(backend: SocketAddr) -> SocketAddr {
-    let balancer = Balancer::new(
-        "round-robin".parse::<Policy>().expect("policy"),
-        vec![Backend::new(backend)],
-    )
-    .expect("valid");
-    let router = RouteTable::new()
-        .cluster(Cluster::new("app", balancer))
-        .route(RouteSpec::new("all", RouteMatch::new(), "app"))
-        .build()
-        .expect("routes");
-    // Criterion sends far more than nginx's 1000 requests per connection.
-    let config = HttpProxyConfig {
-        max_requests_per_connection: u32::MAX,
-        ..HttpProxyConfig::default()
-    };
-    let proxy = Arc::new(HttpProxy::new(router, config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(proxy.serve(listener, std::future::pending()));
-    addr
-}
 
 /// Sends `request` and reads one `RESPONSE`.
 async fn exchange(conn: &mut TcpStream, request: &[u8], back: &mut [u8]) {
@@ -96,8 +37,11 @@ async fn exchange(conn: &mut TcpStream, request: &[u8], back: &mut [u8]) {
 fn l7(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let (direct, proxied) = rt.block_on(async {
-        let backend = backend().await;
-        (backend, proxy_to(backend).await)
+        let backend = support::backend().await;
+        (
+            backend,
+            support::serve_on(support::proxy(backend, 1, false)).await,
+        )
     });
     let keepalive = b"GET /api/users/42 HTTP/1.1\r\nHost: bench\r\nAccept: */*\r\n\r\n";
     let close =

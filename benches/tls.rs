@@ -10,15 +10,12 @@
 //!
 //! Client, terminator, proxy and backend share one 2-worker runtime on the 2-core machine.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use lb::core::{Backend, Balancer, Policy};
-use lb::l7::proxy::{HttpProxy, HttpProxyConfig};
-use lb::l7::route::{Cluster, RouteSpec, RouteTable};
-use lb::l7::router::RouteMatch;
 use lb::tls::{CertStore, HttpsOptions, TlsSettings, TlsTerminator, certified_key, serve_https};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
@@ -29,54 +26,6 @@ use tokio_rustls::TlsConnector;
 
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello, world\n";
 const REQUEST: &[u8] = b"GET /api/users/42 HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n";
-
-async fn backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let _ = conn.set_nodelay(true);
-            tokio::spawn(async move {
-                let mut buf = Vec::with_capacity(4096);
-                let mut chunk = [0_u8; 4096];
-                loop {
-                    let Ok(n) = conn.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        if conn.write_all(RESPONSE).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-fn proxy(backend: SocketAddr) -> Arc<HttpProxy> {
-    let balancer = Balancer::new(
-        "round-robin".parse::<Policy>().expect("policy"),
-        vec![Backend::new(backend)],
-    )
-    .expect("valid");
-    let router = RouteTable::new()
-        .cluster(Cluster::new("app", balancer))
-        .route(RouteSpec::new("all", RouteMatch::new(), "app"))
-        .build()
-        .expect("routes");
-    let config = HttpProxyConfig {
-        max_requests_per_connection: u32::MAX,
-        ..HttpProxyConfig::default()
-    };
-    Arc::new(HttpProxy::new(router, config))
-}
 
 /// Sends `REQUEST` and reads one response (the proxy's is exactly `RESPONSE`'s length).
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut S) {
@@ -97,10 +46,10 @@ fn tls(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
     let (http, https) = rt.block_on(async {
-        let backend = backend().await;
+        let backend = support::backend().await;
         let plain = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let plain_addr = plain.local_addr().expect("addr");
-        tokio::spawn(proxy(backend).serve(plain, std::future::pending()));
+        tokio::spawn(support::proxy(backend, 1, false).serve(plain, std::future::pending()));
         let mut store = CertStore::new();
         store.set_default(
             certified_key(
@@ -117,7 +66,7 @@ fn tls(c: &mut Criterion) {
             secure,
             std::future::pending(),
             terminator,
-            proxy(backend),
+            support::proxy(backend, 1, false),
             HttpsOptions { accept_proxy: None },
         ));
         (plain_addr, secure_addr)

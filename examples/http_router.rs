@@ -21,11 +21,14 @@
 //! Ctrl-C or SIGTERM drains (stops accepting, finishes in-flight requests for up to
 //! `--drain-timeout`) and exits.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use common::{parse_duration, run_with_threads, shutdown_signal};
 use lb::core::health::{ProbeConfig, Prober};
 use lb::l7::proxy::{HttpProbe, HttpProxy, HttpProxyConfig};
 use lb::l7::route::{
@@ -85,53 +88,9 @@ struct Args {
     drain_timeout: Duration,
 }
 
-/// "500ms", "2s", "10m", "1h".
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?}: expected e.g. 500ms, 2s, 10m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("{s:?}: the unit must be ms, s, m or h")),
-    }
-}
-
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let mut runtime = match args.threads {
-        Some(1) => {
-            let mut b = tokio::runtime::Builder::new_current_thread();
-            // Poll for I/O every 16 tasks rather than tokio's 61: measured with
-            // ../shared/peerbench (keep-alive, -c50), p99 0.91 → 0.72 ms at the same req/s.
-            b.event_interval(16);
-            b
-        }
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n.max(1));
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = match runtime.enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    run_with_threads(args.threads, run(args))
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -201,27 +160,4 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         t.bad_requests()
     );
     Ok(())
-}
-
-/// Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

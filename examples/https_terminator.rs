@@ -13,11 +13,14 @@
 //! `http_router`. SIGHUP reloads the certificate files (a broken one is refused and the old one
 //! stays); Ctrl-C or SIGTERM drains and exits.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use common::{run_with_threads, shutdown_signal};
 use lb::l7::proxy::{HttpProxy, HttpProxyConfig};
 use lb::l7::route::{RouteShorthand, ShorthandDefaults, router_from_shorthands};
 use lb::tls::{
@@ -64,34 +67,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let mut runtime = match args.threads {
-        Some(1) => {
-            let mut b = tokio::runtime::Builder::new_current_thread();
-            // As http_router: I/O polled every 16 tasks (a shorter tail at the same req/s).
-            b.event_interval(16);
-            b
-        }
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n.max(1));
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = match runtime.enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    run_with_threads(args.threads, run(args))
 }
 
 /// The default certificate files: given, or generated self-signed (and how to trust them).
@@ -224,27 +200,4 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         t.requests()
     );
     Ok(())
-}
-
-/// Ctrl-C, or SIGTERM on Unix.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
