@@ -1,12 +1,12 @@
 //! L7 load balancing for HTTP/1.1: a strict sans-IO codec, a router and sticky sessions.
 //!
-//! Everything in this crate but [`proxy`] is pure: parsers take byte slices, state machines take bytes and
+//! Everything in this crate but `proxy` is pure: parsers take byte slices, state machines take bytes and
 //! return events, and nothing here opens a socket. The proxy runtime drives these pieces.
 //!
 //! - [`head`]: request and response heads on `httparse`, with RFC 9112 framing enforced.
 //! - [`body`]: where a body of any framing ends ([`body::BodyReader`]).
 //! - [`chunked`]: the chunked transfer-coding decoder (and encoder helpers).
-//! - [`proxy`] (feature `proxy`, default): the runtime on tokio that drives all of the above;
+//! - `proxy` (feature `proxy`, default): the runtime on tokio that drives all of the above;
 //!   with feature `upstream-tls` (default), TLS to a cluster's backends with rustls
 //!   (`route::Cluster::with_upstream_tls`).
 //! - [`rewrite`]: the heads sent on: hop-by-hop fields out, `X-Forwarded-*` in, route edits.
