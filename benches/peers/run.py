@@ -6,7 +6,7 @@
                                  [--modes keepalive,close] [SCENARIO...]
 
 Scenarios: direct (wrk -> backend), L4 nginx-stream haproxy-tcp lb-l4, L7 nginx-http
-haproxy-http lb-l7, TLS termination nginx-https haproxy-https lb-https. `direct` is always
+haproxy-http lb-l7 hyper-l7 (a minimal hyper proxy), TLS termination nginx-https haproxy-https lb-https. `direct` is always
 measured (it is the reference for the ratio column). Results go to target/peers/<timestamp>/
 (summary.md, raw.csv, logs/); the summary is also printed. See README.md next to this file.
 
@@ -50,6 +50,8 @@ SCENARIOS = {
     "nginx-http":    dict(kind="nginx", layer="L7", conf="nginx-http.conf"),
     "haproxy-http":  dict(kind="haproxy", layer="L7", conf="haproxy-http.cfg"),
     "lb-l7":         dict(kind="lb", layer="L7", exe="http_router"),
+    # A minimal hyper 1 reverse proxy (examples/hyper_proxy.rs): what one might write instead.
+    "hyper-l7":      dict(kind="lb", layer="L7", exe="hyper_proxy"),
     "nginx-https":   dict(kind="nginx", layer="TLS", conf="nginx-https.conf", tls=True),
     "haproxy-https": dict(kind="haproxy", layer="TLS", conf="haproxy-https.cfg", tls=True),
     "lb-https":      dict(kind="lb", layer="TLS", exe="https_terminator", tls=True),
@@ -411,6 +413,8 @@ def proxy_argv(name, sc, ctx):
         return argv + ["--threads", "1"]
     if sc["exe"] == "http_router":
         return [exe, "--listen", listen, "--route", "/=" + ",".join(backends), "--threads", "1"]
+    if sc["exe"] == "hyper_proxy":
+        return [exe, listen] + backends
     if sc["exe"] == "https_terminator":
         return [exe, "--listen", listen, "--cert", ctx["tls"]["cert"], "--key", ctx["tls"]["key"],
                 "--route", "/=" + ",".join(backends), "--threads", "1"]
