@@ -531,7 +531,7 @@ async fn slowloris_is_cut_at_the_header_timeout_while_others_are_served() {
     let b = TestBackend::start("b").await;
     let router = default_router(vec![b.backend()], |s| s);
     let config = HttpProxyConfig {
-        header_timeout: Duration::from_millis(500),
+        header_timeout: Duration::from_millis(1000),
         ..HttpProxyConfig::default()
     };
     let p = start_proxy(router, config).await;
@@ -547,7 +547,8 @@ async fn slowloris_is_cut_at_the_header_timeout_while_others_are_served() {
         assert_eq!(r.status, 200);
         assert_eq!(kept.get("/kept").await.status, 200);
         assert!(
-            started.elapsed() < Duration::from_millis(400),
+            // Well inside the header timeout (margin for a busy 2-core CI machine).
+            started.elapsed() < Duration::from_millis(800),
             "a request took {:?} during the slowloris",
             started.elapsed()
         );
@@ -568,8 +569,8 @@ async fn slowloris_is_cut_at_the_header_timeout_while_others_are_served() {
             "the slowloris got {text:?}"
         );
         assert!(
-            after >= Duration::from_millis(450) && after < Duration::from_millis(1500),
-            "the slowloris was cut after {after:?} (header timeout 500 ms)"
+            after >= Duration::from_millis(950) && after < Duration::from_millis(2500),
+            "the slowloris was cut after {after:?} (header timeout 1 s)"
         );
     }
     assert!(!b.received().iter().any(|t| t == "/loris"));
