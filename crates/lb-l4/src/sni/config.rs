@@ -32,6 +32,7 @@ pub struct SniProxyConfig {
 }
 
 impl SniProxyConfig {
+    crate::tcp::connection_setters!();
     /// The default for [`SniProxyConfig::max_hello_bytes`]: 17 KiB, room
     /// for the largest ClientHello the parser accepts
     /// ([`MAX_HANDSHAKE_LEN`](crate::client_hello::MAX_HANDSHAKE_LEN),
@@ -71,51 +72,6 @@ impl SniProxyConfig {
     #[must_use]
     pub fn max_hello_bytes(mut self, max: usize) -> Self {
         self.max_hello_bytes = max;
-        self
-    }
-
-    /// How long a backend connect may take before the next backend is tried.
-    #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How long a connection may move no byte in either direction
-    /// (`Duration::MAX`: no idle timeout).
-    #[must_use]
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
-        self
-    }
-
-    /// Most client connections at once (those still sending their
-    /// ClientHello included); the excess is closed at once.
-    #[must_use]
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
-        self
-    }
-
-    /// Further backends of the cluster tried when a connect fails (never
-    /// the same one twice for one client connection).
-    #[must_use]
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
-    }
-
-    /// Whether to set `TCP_NODELAY` on both sockets.
-    #[must_use]
-    pub fn nodelay(mut self, nodelay: bool) -> Self {
-        self.nodelay = nodelay;
-        self
-    }
-
-    /// How long a drain waits for open connections before cutting them.
-    #[must_use]
-    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.drain_timeout = timeout;
         self
     }
 }

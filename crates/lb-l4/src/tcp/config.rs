@@ -55,43 +55,60 @@ impl Default for TcpProxyConfig {
     }
 }
 
+/// The connection settings `TcpProxyConfig` and `SniProxyConfig` share, as builder setters
+/// (one definition for both: the fields have the same names and meaning).
+macro_rules! connection_setters {
+    () => {
+        /// How long a backend connect may take before the next backend is tried.
+        #[must_use]
+        pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+            self.connect_timeout = timeout;
+            self
+        }
+
+        /// How long a connection may move no byte in either direction
+        /// (`Duration::MAX`: no idle timeout).
+        #[must_use]
+        pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+            self.idle_timeout = timeout;
+            self
+        }
+
+        /// Most client connections at once (those still being read for a header or a
+        /// ClientHello included); the excess is closed at once.
+        #[must_use]
+        pub fn max_connections(mut self, max: usize) -> Self {
+            self.max_connections = max;
+            self
+        }
+
+        /// Further backends tried when a connect fails (never the same one twice for one
+        /// client connection).
+        #[must_use]
+        pub fn retries(mut self, retries: u32) -> Self {
+            self.retries = retries;
+            self
+        }
+
+        /// Whether to set `TCP_NODELAY` on both sockets.
+        #[must_use]
+        pub fn nodelay(mut self, nodelay: bool) -> Self {
+            self.nodelay = nodelay;
+            self
+        }
+
+        /// How long a drain waits for open connections before cutting them.
+        #[must_use]
+        pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+            self.drain_timeout = timeout;
+            self
+        }
+    };
+}
+pub(crate) use connection_setters;
+
 impl TcpProxyConfig {
-    /// How long a backend connect may take before the next backend is tried.
-    #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How long a connection may move no byte in either direction
-    /// (`Duration::MAX`: no idle timeout).
-    #[must_use]
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
-        self
-    }
-
-    /// Most client connections at once; the excess is closed at once.
-    #[must_use]
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
-        self
-    }
-
-    /// Further backends tried when a connect fails (never the same one twice
-    /// for one client connection).
-    #[must_use]
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
-    }
-
-    /// Whether to set `TCP_NODELAY` on both sockets.
-    #[must_use]
-    pub fn nodelay(mut self, nodelay: bool) -> Self {
-        self.nodelay = nodelay;
-        self
-    }
+    connection_setters!();
 
     /// What hash-based algorithms hash.
     #[must_use]
@@ -134,13 +151,6 @@ impl TcpProxyConfig {
     #[must_use]
     pub fn splice(mut self, splice: bool) -> Self {
         self.splice = splice;
-        self
-    }
-
-    /// How long a drain waits for open connections before cutting them.
-    #[must_use]
-    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.drain_timeout = timeout;
         self
     }
 }

@@ -9,6 +9,7 @@ mod proxy;
 #[cfg(target_os = "linux")]
 mod splice;
 
+pub(crate) use config::connection_setters;
 pub use config::{HashKey, TcpProxyConfig};
 pub use copy::{Counters, End, bidirectional};
 pub use listen::listen;
