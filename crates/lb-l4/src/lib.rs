@@ -7,8 +7,10 @@
 //! ([`proxy_protocol`], sans-IO, fuzzed) and the TCP-connect health probe
 //! ([`TcpProbe`]).
 
-#![forbid(unsafe_code)]
+// One `unsafe` block, with its `SAFETY:` argument: registering the listener (`server.rs`).
+#![deny(unsafe_code)]
 
+mod accepted;
 pub mod client_hello;
 pub mod io;
 pub mod probe;

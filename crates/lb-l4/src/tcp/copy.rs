@@ -20,7 +20,7 @@ use tokio::time::Instant;
 /// allocated uninitialised (`BytesMut`), not zeroed: a first version zeroed
 /// two 64 KiB buffers per connection, which cost ~10 % of
 /// connection-per-request throughput.
-const BUFFER: usize = 16 * 1024;
+pub(crate) const BUFFER: usize = 16 * 1024;
 
 /// How a copy ended.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use crate::proxy_protocol::{self, Header};
 pub use crate::server::DrainReport;
 use crate::server::{Admission, ServeOptions, serve_connections};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
-use crate::tcp::copy::{Counters, End, bidirectional};
+use crate::tcp::copy::{Counters, End};
 
 /// Counters of a [`TcpProxy`], readable while it runs.
 #[derive(Debug, Default)]
@@ -161,7 +161,12 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         let admission = Arc::clone(&self.stats.admission);
         serve_connections(listener, shutdown, &admission, options, |client, peer| {
             let proxy = Arc::clone(&self);
-            async move { proxy.handle(client, peer).await }
+            async move {
+                // The forward waits on both sockets, so the client joins the reactor now.
+                if let Ok(client) = client.into_stream() {
+                    proxy.handle(client, peer).await;
+                }
+            }
         })
         .await
     }
@@ -252,10 +257,10 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
                 self.stats.spliced.fetch_add(1, Ordering::Relaxed);
                 crate::tcp::splice::bidirectional(&client, &backend, pipes, idle, counters).await
             }
-            None => bidirectional(client.split(), backend.split(), idle, counters).await,
+            None => crate::tcp::sockets::bidirectional(&client, &backend, idle, counters).await,
         };
         #[cfg(not(target_os = "linux"))]
-        let end = bidirectional(client.split(), backend.split(), idle, counters).await;
+        let end = crate::tcp::sockets::bidirectional(&client, &backend, idle, counters).await;
         drop(completed);
         lease.finish(outcome(&end), now());
     }
