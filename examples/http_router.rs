@@ -86,6 +86,10 @@ struct Args {
     /// How long a drain waits for in-flight requests.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Accept connections as soon as the handshake completes, not when their first bytes
+    /// arrive (turns TCP_DEFER_ACCEPT off: nginx's and HAProxy's default).
+    #[arg(long)]
+    no_defer_accept: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -133,6 +137,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         header_timeout: args.header_timeout,
         max_connections: args.max_connections,
         drain_timeout: args.drain_timeout,
+        defer_accept: !args.no_defer_accept,
         ..HttpProxyConfig::default()
     };
     let proxy = Arc::new(HttpProxy::new(router, config));

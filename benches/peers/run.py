@@ -55,6 +55,14 @@ SCENARIOS = {
     "nginx-https":   dict(kind="nginx", layer="TLS", conf="nginx-https.conf", tls=True),
     "haproxy-https": dict(kind="haproxy", layer="TLS", conf="haproxy-https.cfg", tls=True),
     "lb-https":      dict(kind="lb", layer="TLS", exe="https_terminator", tls=True),
+    # Not in the default set: the same proxies with and without TCP_DEFER_ACCEPT (lb-l7 sets
+    # it by default; nginx's `deferred` and HAProxy's `defer-accept` are off by default).
+    "nginx-http-deferred": dict(kind="nginx", layer="L7", conf="nginx-http.conf",
+                                fill=dict(DEFERRED=" deferred"), optional=True),
+    "haproxy-http-defer":  dict(kind="haproxy", layer="L7", conf="haproxy-http.cfg",
+                                fill=dict(DEFER_ACCEPT=" defer-accept"), optional=True),
+    "lb-l7-nodefer":       dict(kind="lb", layer="L7", exe="http_router",
+                                args=["--no-defer-accept"], optional=True),
 }
 
 
@@ -380,7 +388,7 @@ def pin(cpu, argv):
 # ----------------------------------------------------------------------------------------------
 # scenarios
 # ----------------------------------------------------------------------------------------------
-def render(name, env):
+def render(name, env, dest_name=None):
     with open(os.path.join(CONF, name)) as f:
         text = f.read()
     for k, v in env.items():
@@ -388,7 +396,7 @@ def render(name, env):
     left = sorted(set(re.findall(r"@[A-Z_0-9]+@", re.sub(r"#.*", "", text))))
     if left:
         raise SystemExit(f"{name}: unfilled placeholders {left}")
-    dest = os.path.join(env["RUNDIR"], name)
+    dest = os.path.join(env["RUNDIR"], dest_name or name)
     with open(dest, "w") as f:
         f.write(text)
     return dest
@@ -398,13 +406,18 @@ def nginx_argv(conf, rundir, errlog):
     return ["nginx", "-p", rundir + "/", "-e", errlog, "-c", conf, "-g", "daemon off;"]
 
 
+def conf_name(name, sc):
+    """The rendered config of scenario `name` (variants of one template differ in their fill)."""
+    return f"{name}-{sc['conf']}" if sc.get("fill") else sc["conf"]
+
+
 def proxy_argv(name, sc, ctx):
     backends = [f"{HOST}:{p}" for p in ctx["backend_ports"]]
     listen = f"{HOST}:{ctx['proxy_port']}"
     if sc["kind"] == "nginx":
-        return nginx_argv(os.path.join(ctx["rundir"], sc["conf"]), ctx["rundir"], "/dev/stderr")
+        return nginx_argv(os.path.join(ctx["rundir"], conf_name(name, sc)), ctx["rundir"], "/dev/stderr")
     if sc["kind"] == "haproxy":
-        return ["haproxy", "-db", "-f", os.path.join(ctx["rundir"], sc["conf"])]
+        return ["haproxy", "-db", "-f", os.path.join(ctx["rundir"], conf_name(name, sc))]
     exe = os.path.join(ctx["examples"], sc["exe"])
     if sc["exe"] == "tcp_proxy":
         argv = [exe, "--listen", listen]
@@ -412,7 +425,8 @@ def proxy_argv(name, sc, ctx):
             argv += ["--backend", b]
         return argv + ["--threads", "1"]
     if sc["exe"] == "http_router":
-        return [exe, "--listen", listen, "--route", "/=" + ",".join(backends), "--threads", "1"]
+        return ([exe, "--listen", listen, "--route", "/=" + ",".join(backends), "--threads", "1"]
+                + sc.get("args", []))
     if sc["exe"] == "hyper_proxy":
         return [exe, listen] + backends
     if sc["exe"] == "https_terminator":
@@ -751,7 +765,7 @@ def main():
     ap.add_argument("--out", help="results directory (default target/peers/<timestamp>)")
     args = ap.parse_args()
 
-    names = list(dict.fromkeys(args.scenarios or list(SCENARIOS)))
+    names = list(dict.fromkeys(args.scenarios or [n for n, sc in SCENARIOS.items() if not sc.get("optional")]))
     bad = [n for n in names if n not in SCENARIOS]
     if bad:
         raise SystemExit(f"unknown scenario(s) {bad}; known: {' '.join(SCENARIOS)}")
@@ -837,7 +851,8 @@ def main():
         ctx = dict(rundir=rundir, logdir=logdir, examples=examples, proxy_port=args.proxy_port,
                    backend_ports=backend_ports, status_port=args.status_port, tls=None, client_env=None)
         fill = dict(RUNDIR=rundir, PORT=args.proxy_port, B1=backend_ports[0], B2=backend_ports[1],
-                    B3=backend_ports[2], STATUS=args.status_port, STREAM_MODULE=stream_module or "")
+                    B3=backend_ports[2], STATUS=args.status_port, STREAM_MODULE=stream_module or "",
+                    DEFERRED="", DEFER_ACCEPT="")
         full_handshakes, resumption = False, ""
         if any(SCENARIOS[n].get("tls") for n in names):
             ctx["tls"] = make_tls(rundir)
@@ -863,7 +878,7 @@ def main():
         for n in names:
             sc = SCENARIOS[n]
             if sc["kind"] in ("nginx", "haproxy"):
-                conf = render(sc["conf"], fill)
+                conf = render(sc["conf"], {**fill, **sc.get("fill", {})}, conf_name(n, sc))
                 chk = (["nginx", "-t", "-q", "-p", rundir + "/", "-e", os.path.join(rundir, "t.log"), "-c", conf]
                        if sc["kind"] == "nginx" else ["haproxy", "-c", "-q", "-f", conf])
                 r = subprocess.run(chk, capture_output=True, start_new_session=True, text=True, timeout=30)

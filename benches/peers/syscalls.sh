@@ -5,6 +5,8 @@
 #   cargo build --release --examples
 #   bash benches/peers/syscalls.sh [close|keepalive] [lb-l4 nginx-stream haproxy-tcp lb-l7 nginx-http haproxy-http]
 #
+# (also lb-l7-nodefer: http_router without TCP_DEFER_ACCEPT)
+#
 # strace slows every proxy down (each syscall stops the process), so the request rates are
 # meaningless and batching differs from a free run (fewer `epoll_wait`s per request); the
 # counts per request are what to compare. Ports 28080 (proxy) and 28091-28093 (backends) must
@@ -25,7 +27,7 @@ STREAM_MODULE=$(ls /usr/lib/nginx/modules/ngx_stream_module.so /usr/lib64/nginx/
 
 render() { # conf-file -> rendered path
     local out=$RUN/$(basename "$1")
-    sed -e "s#@RUNDIR@#$RUN#g; s#@PORT@#$PORT#g; s#@B1@#$B1#g; s#@B2@#$B2#g; s#@B3@#$B3#g; s#@STATUS@#28099#g" \
+    sed -e "s#@RUNDIR@#$RUN#g; s#@PORT@#$PORT#g; s#@B1@#$B1#g; s#@B2@#$B2#g; s#@B3@#$B3#g; s#@STATUS@#28099#g; s#@DEFERRED@##g; s#@DEFER_ACCEPT@##g" \
         -e "s#@STREAM_MODULE@#$STREAM_MODULE#g" -e "s#@[A-Z_0-9]*@#0#g" "$1" > "$out"
     echo "$out"
 }
@@ -48,6 +50,7 @@ command_of() {
     case $1 in
         lb-l4) echo "$BIN/tcp_proxy --listen 127.0.0.1:$PORT --backend 127.0.0.1:$B1 --backend 127.0.0.1:$B2 --backend 127.0.0.1:$B3 --threads 1" ;;
         lb-l7) echo "$BIN/http_router --listen 127.0.0.1:$PORT --route /=$backends --threads 1" ;;
+        lb-l7-nodefer) echo "$BIN/http_router --listen 127.0.0.1:$PORT --route /=$backends --threads 1 --no-defer-accept" ;;
         nginx-stream) echo "nginx -p $RUN -e $RUN/proxy.err -c $(render "$HERE/conf/nginx-stream.conf") -g 'daemon off;'" ;;
         nginx-http) echo "nginx -p $RUN -e $RUN/proxy.err -c $(render "$HERE/conf/nginx-http.conf") -g 'daemon off;'" ;;
         haproxy-tcp) echo "haproxy -db -f $(render "$HERE/conf/haproxy-tcp.cfg")" ;;

@@ -7,7 +7,8 @@
 //! ([`proxy_protocol`], sans-IO, fuzzed) and the TCP-connect health probe
 //! ([`TcpProbe`]).
 
-// One `unsafe` block, with its `SAFETY:` argument: registering the listener (`server.rs`).
+// Two `unsafe` blocks, each with its `SAFETY:` argument: registering the listener
+// (`server.rs`) and setting TCP_DEFER_ACCEPT (`tcp/listen.rs`).
 #![deny(unsafe_code)]
 
 mod accepted;

@@ -582,6 +582,8 @@ async fn a_silent_connection_is_closed_at_the_header_timeout() {
     let router = default_router(vec![b.backend()], |s| s);
     let config = HttpProxyConfig {
         header_timeout: Duration::from_millis(300),
+        // The proxy's own timeout, not the kernel holding a silent connection back.
+        defer_accept: false,
         ..HttpProxyConfig::default()
     };
     let p = start_proxy(router, config).await;
@@ -597,6 +599,38 @@ async fn a_silent_connection_is_closed_at_the_header_timeout() {
         took >= Duration::from_millis(250) && took < Duration::from_secs(2),
         "closed after {took:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_deferred_accept_a_silent_connection_is_closed_too_and_others_are_served() {
+    let b = TestBackend::start("b").await;
+    let router = default_router(vec![b.backend()], |s| s);
+    let config = HttpProxyConfig {
+        header_timeout: Duration::from_millis(300),
+        defer_accept: true,
+        ..HttpProxyConfig::default()
+    };
+    let p = start_proxy(router, config).await;
+    let mut silent = Client::connect(p.addr).await;
+    let started = Instant::now();
+    // Meanwhile, clients that send are served at once, one request per connection.
+    for i in 0..20 {
+        let mut c = Client::connect(p.addr).await;
+        let r = c.get(&format!("/deferred/{i}")).await;
+        assert_eq!(r.status, 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "served while one stays silent"
+    );
+    // The kernel hands the silent one over after about a second, then the header timeout.
+    let tail = silent.read_to_end().await;
+    let took = started.elapsed();
+    assert!(
+        tail.bytes.is_empty() || String::from_utf8_lossy(&tail.bytes).starts_with("HTTP/1.1 408 "),
+        "{tail:?}"
+    );
+    assert!(took < Duration::from_secs(8), "closed after {took:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

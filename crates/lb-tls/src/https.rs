@@ -51,6 +51,8 @@ pub async fn serve_https(
         max_connections: proxy.config().max_connections,
         drain_timeout: proxy.config().drain_timeout,
     };
+    // TLS clients speak first too (the ClientHello).
+    proxy.config().prepare_listener(&listener);
     let admission = Arc::clone(proxy.stats().admission());
     let drain = Arc::clone(&proxy);
     let shutdown = async move {

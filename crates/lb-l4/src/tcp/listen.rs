@@ -49,6 +49,54 @@ pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
+/// Sets `TCP_DEFER_ACCEPT` on a listener (Linux): the kernel hands over a connection only once
+/// its first data has arrived, or after about `seconds` without any (nginx's `listen ...
+/// deferred`, HAProxy's `defer-accept`). Only for protocols where the client speaks first
+/// (HTTP, TLS): a server-first protocol (SMTP, MySQL) would wait `seconds` on every
+/// connection.
+///
+/// An HTTP proxy then reads each new connection's request at once, without waiting for an
+/// epoll event, and a connection-per-request client is served without registering its
+/// socket at all (see [`Accepted`](crate::server::Accepted)); a client that connects and
+/// never sends costs no accept and no task. Measured in `docs/PERFORMANCE.md`.
+///
+/// # Errors
+///
+/// The `setsockopt(2)` error.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = lb_l4::tcp::listen("127.0.0.1:0".parse().unwrap(), false)?;
+/// lb_l4::tcp::set_defer_accept(&listener, 1)?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn set_defer_accept(listener: &TcpListener, seconds: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(seconds).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the descriptor is the listener's, open while it is borrowed; the option value
+    // points to a live `c_int` and the length given is its size, as TCP_DEFER_ACCEPT expects.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            std::ptr::from_ref(&value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

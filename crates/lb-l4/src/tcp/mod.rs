@@ -14,5 +14,7 @@ pub(crate) use config::connection_setters;
 pub use config::{HashKey, TcpProxyConfig};
 pub use copy::{Counters, End, bidirectional};
 pub use listen::listen;
+#[cfg(target_os = "linux")]
+pub use listen::set_defer_accept;
 pub(crate) use proxy::{Completed, connect_backend, now, outcome};
 pub use proxy::{DrainReport, TcpProxy, TcpStats};

@@ -50,6 +50,15 @@ pub struct HttpProxyConfig {
     pub five_xx_is_failure: bool,
     /// Size of the read buffers (client and upstream). Default 16 KiB.
     pub buffer_size: usize,
+    /// Have the kernel hand over a client connection only once its first bytes have arrived
+    /// (`TCP_DEFER_ACCEPT` for 1 s, set on the listener by `serve`; Linux only, elsewhere
+    /// ignored): nginx's `listen ... deferred`, HAProxy's `defer-accept`, both off by default
+    /// there. Each new connection's request is then read at once, and a connection-per-request
+    /// client is served without its socket ever joining epoll (`docs/PERFORMANCE.md`: 37-43
+    /// → 30-31 µs of CPU per such request). A client that connects and stays silent is
+    /// accepted about a second late, and then gets the header timeout. Default on (HTTP
+    /// clients speak first).
+    pub defer_accept: bool,
 }
 
 impl Default for HttpProxyConfig {
@@ -67,6 +76,22 @@ impl Default for HttpProxyConfig {
             rfc7239: false,
             five_xx_is_failure: true,
             buffer_size: 16 * 1024,
+            defer_accept: true,
         }
+    }
+}
+
+impl HttpProxyConfig {
+    /// Sets the listener options this configuration asks for ([`defer_accept`](
+    /// Self::defer_accept)); a failure is logged and the listener served as it is.
+    pub fn prepare_listener(&self, listener: &tokio::net::TcpListener) {
+        #[cfg(target_os = "linux")]
+        if self.defer_accept {
+            if let Err(error) = lb_l4::tcp::set_defer_accept(listener, 1) {
+                tracing::warn!(%error, "TCP_DEFER_ACCEPT not set");
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = listener;
     }
 }

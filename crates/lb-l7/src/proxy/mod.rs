@@ -153,6 +153,7 @@ impl HttpProxy {
             max_connections: self.config.max_connections,
             drain_timeout: self.config.drain_timeout,
         };
+        self.config.prepare_listener(&listener);
         let admission = Arc::clone(&self.stats.admission);
         let proxy = Arc::clone(&self);
         let shutdown = async move {
