@@ -6,7 +6,7 @@
 //! cargo run --release --example tcp_proxy -- --listen 127.0.0.1:18080 \
 //!     --backend 127.0.0.1:19001 --backend 127.0.0.1:19002 \
 //!     [--algorithm least-conn] [--send-proxy v1|v2] [--accept-proxy] \
-//!     [--health-interval 1s] [--threads N] [--splice]
+//!     [--health-interval 1s] [--threads N] [--splice] [--no-half-close]
 //! ```
 //!
 //! Algorithm names as in `select_demo`. `--threads 1` runs the proxy on one
@@ -70,6 +70,10 @@ struct Args {
     /// Forward with splice(2) (Linux): less CPU per byte on bulk transfers.
     #[arg(long)]
     splice: bool,
+    /// Close the whole connection when either side ends (nginx stream's default,
+    /// `proxy_half_close off`) instead of passing a half-close on.
+    #[arg(long)]
+    no_half_close: bool,
     /// Hash key for hash algorithms: client-ip or four-tuple.
     #[arg(long, default_value = "client-ip", value_parser = parse_hash_key)]
     hash_key: HashKey,
@@ -123,7 +127,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .hash_key(args.hash_key)
         .send_proxy(args.send_proxy)
         .accept_proxy(args.accept_proxy)
-        .splice(args.splice);
+        .splice(args.splice)
+        .half_close(!args.no_half_close);
     let proxy = Arc::new(TcpProxy::new(Arc::clone(&balancer), config));
     // SO_REUSEADDR and a 1024-connection backlog (the std default is 128).
     let listener = lb::l4::tcp::listen(args.listen, false)?;

@@ -322,7 +322,8 @@ impl<A: Algorithm + 'static> SniProxy<A> {
             down: &stats.bytes_down,
         };
         let end =
-            sockets::bidirectional(&client, &backend, self.config.idle_timeout, counters).await;
+            sockets::bidirectional(&client, &backend, self.config.idle_timeout, counters, true)
+                .await;
         drop(completed);
         lease.finish(outcome(&end), now());
     }

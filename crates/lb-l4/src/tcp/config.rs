@@ -35,6 +35,7 @@ pub struct TcpProxyConfig {
     pub(crate) accept_proxy: bool,
     pub(crate) proxy_header_timeout: Duration,
     pub(crate) splice: bool,
+    pub(crate) half_close: bool,
 }
 
 impl Default for TcpProxyConfig {
@@ -51,6 +52,7 @@ impl Default for TcpProxyConfig {
             accept_proxy: false,
             proxy_header_timeout: Duration::from_secs(5),
             splice: false,
+            half_close: true,
         }
     }
 }
@@ -151,6 +153,17 @@ impl TcpProxyConfig {
     #[must_use]
     pub fn splice(mut self, splice: bool) -> Self {
         self.splice = splice;
+        self
+    }
+
+    /// Whether an end of stream from one side is passed on as a half-close while the other
+    /// direction goes on (the default, as HAProxy and nginx's `proxy_half_close on`). Off, the
+    /// first side to end (once what it sent is delivered) closes the whole connection, as
+    /// nginx stream's default: one `shutdown` and one read fewer per connection, but a client
+    /// that half-closes after its request loses the response.
+    #[must_use]
+    pub fn half_close(mut self, half_close: bool) -> Self {
+        self.half_close = half_close;
         self
     }
 }

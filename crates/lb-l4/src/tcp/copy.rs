@@ -170,6 +170,32 @@ pub(crate) async fn supervise(
         tokio::try_join!(upstream, downstream)?;
         Ok::<(), (Side, io::Error)>(())
     };
+    watch_idle(both, activity, idle).await
+}
+
+/// As [`supervise`], but the connection ends when either direction does (no half-close).
+pub(crate) async fn supervise_either(
+    upstream: impl Future<Output = Result<(), (Side, io::Error)>>,
+    downstream: impl Future<Output = Result<(), (Side, io::Error)>>,
+    activity: &Activity,
+    idle: Duration,
+) -> End {
+    let either = async {
+        tokio::select! {
+            result = upstream => result,
+            result = downstream => result,
+        }
+    };
+    watch_idle(either, activity, idle).await
+}
+
+/// Runs `copy` until it ends, or until nothing moved for `idle`.
+async fn watch_idle(
+    copy: impl Future<Output = Result<(), (Side, io::Error)>>,
+    activity: &Activity,
+    idle: Duration,
+) -> End {
+    let both = copy;
     tokio::pin!(both);
     loop {
         // `None` when the idle timeout is too large to add to an instant:

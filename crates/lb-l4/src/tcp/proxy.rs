@@ -242,6 +242,7 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
             down: &self.stats.bytes_down,
         };
         let idle = self.config.idle_timeout;
+        let half_close = self.config.half_close;
         #[cfg(target_os = "linux")]
         let pipes = if self.config.splice {
             // Out of descriptors: fall back to the copy.
@@ -257,10 +258,14 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
                 self.stats.spliced.fetch_add(1, Ordering::Relaxed);
                 crate::tcp::splice::bidirectional(&client, &backend, pipes, idle, counters).await
             }
-            None => crate::tcp::sockets::bidirectional(&client, &backend, idle, counters).await,
+            None => {
+                crate::tcp::sockets::bidirectional(&client, &backend, idle, counters, half_close)
+                    .await
+            }
         };
         #[cfg(not(target_os = "linux"))]
-        let end = crate::tcp::sockets::bidirectional(&client, &backend, idle, counters).await;
+        let end =
+            crate::tcp::sockets::bidirectional(&client, &backend, idle, counters, half_close).await;
         drop(completed);
         lease.finish(outcome(&end), now());
     }

@@ -17,16 +17,17 @@ use bytes::BytesMut;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use super::copy::{Activity, BUFFER, Counters, End, Side, supervise};
+use super::copy::{Activity, BUFFER, Counters, End, Side, supervise, supervise_either};
 
-/// Copies `from` → `to` until end of stream (then shuts `to` down for writing, unless the
-/// other direction ended first), noting activity.
+/// Copies `from` → `to` until end of stream (then, if `half_close`, shuts `to` down for
+/// writing, unless the other direction ended first), noting activity.
 async fn pump(
     from: &TcpStream,
     to: &TcpStream,
     from_side: Side,
     activity: &Activity,
     (moved, ended): (&AtomicU64, &AtomicBool),
+    half_close: bool,
 ) -> Result<(), (Side, io::Error)> {
     let to_side = from_side.other();
     let mut buf = BytesMut::with_capacity(BUFFER);
@@ -63,6 +64,10 @@ async fn pump(
         // The FIN was in before this read, and the read drained the socket.
         let at_end = n == 0 || (ready.is_read_closed() && n < room);
         if at_end {
+            if !half_close {
+                // The whole connection ends with this direction: closing sends the FIN.
+                return Ok(());
+            }
             return shut_down(to, ended).map_err(|e| (to_side, e));
         }
     }
@@ -90,13 +95,14 @@ async fn write_all(to: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Forwards between `client` and `backend` in both directions until both are done, one
-/// fails, or nothing moves for `idle`.
+/// Forwards between `client` and `backend` in both directions until both are done (with
+/// `half_close` off: until either is), one fails, or nothing moves for `idle`.
 pub(crate) async fn bidirectional(
     client: &TcpStream,
     backend: &TcpStream,
     idle: Duration,
     counters: Counters<'_>,
+    half_close: bool,
 ) -> End {
     let activity = Activity::new();
     let ended = AtomicBool::new(false);
@@ -106,6 +112,7 @@ pub(crate) async fn bidirectional(
         Side::Client,
         &activity,
         (counters.up, &ended),
+        half_close,
     );
     let downstream = pump(
         backend,
@@ -113,8 +120,13 @@ pub(crate) async fn bidirectional(
         Side::Backend,
         &activity,
         (counters.down, &ended),
+        half_close,
     );
-    supervise(upstream, downstream, &activity, idle).await
+    if half_close {
+        supervise(upstream, downstream, &activity, idle).await
+    } else {
+        supervise_either(upstream, downstream, &activity, idle).await
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +149,16 @@ mod tests {
         TcpStream,
         tokio::task::JoinHandle<(End, u64, u64)>,
     ) {
+        forwarded_with(true).await
+    }
+
+    async fn forwarded_with(
+        half_close: bool,
+    ) -> (
+        TcpStream,
+        TcpStream,
+        tokio::task::JoinHandle<(End, u64, u64)>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let (client, proxy_client) = pair(&listener).await;
         let (proxy_backend, backend) = pair(&listener).await;
@@ -150,6 +172,7 @@ mod tests {
                     up: &up,
                     down: &down,
                 },
+                half_close,
             )
             .await;
             (end, up.into_inner(), down.into_inner())
@@ -175,6 +198,26 @@ mod tests {
             .expect("task");
         assert!(matches!(end, End::Done), "{end:?}");
         assert_eq!((up, down), (7, 8));
+    }
+
+    #[tokio::test]
+    async fn without_half_close_the_first_side_to_end_closes_the_connection() {
+        let (mut client, mut backend, copy) = forwarded_with(false).await;
+        client.write_all(b"request").await.expect("send");
+        let mut request = [0_u8; 7];
+        backend.read_exact(&mut request).await.expect("request");
+        backend.write_all(b"response").await.expect("answer");
+        backend.shutdown().await.expect("end");
+        // The client never closes: the connection ends anyway, the response delivered first.
+        let (end, up, down) = tokio::time::timeout(Duration::from_secs(5), copy)
+            .await
+            .expect("the copy ends with the backend")
+            .expect("task");
+        assert!(matches!(end, End::Done), "{end:?}");
+        assert_eq!((up, down), (7, 8));
+        let mut response = Vec::new();
+        client.read_to_end(&mut response).await.expect("response");
+        assert_eq!(response, b"response");
     }
 
     #[tokio::test]
