@@ -22,9 +22,11 @@ use tokio::net::TcpStream;
 /// uninitialised memory). A request head fits; a larger request continues in the next read.
 const UNREGISTERED_READ: usize = 4 * 1024;
 
-/// An accepted client connection (see the [module documentation](self)): `AsyncRead` and
-/// `AsyncWrite` like a `TcpStream`, which it becomes ([`Accepted::into_stream`]) when a caller
-/// needs one.
+/// An accepted client connection that joins the runtime's reactor only when it first has to
+/// wait: reads and writes go straight to the non-blocking socket, and the first one that would
+/// block registers it (HAProxy's speculative I/O; a connection-per-request HTTP client is then
+/// served without `epoll_ctl`). `AsyncRead` and `AsyncWrite` like a `TcpStream`, which it
+/// becomes ([`Accepted::into_stream`]) when a caller needs one.
 #[derive(Debug)]
 pub struct Accepted {
     state: State,
