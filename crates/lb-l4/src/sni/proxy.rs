@@ -13,7 +13,7 @@ use super::peek::{PeekError, peek_client_hello};
 use super::routes::SniRoutes;
 use crate::client_hello::{self, Peek};
 use crate::server::{Admission, DrainReport, ServeOptions, serve_connections};
-use crate::tcp::{Completed, Counters, connect_backend, now, outcome, sockets};
+use crate::tcp::{Completed, Counters, bidirectional, connect_backend, now, outcome};
 
 /// Counters of a [`SniProxy`], readable while it runs.
 ///
@@ -150,7 +150,7 @@ impl SniStats {
 ///    of the cluster; failed connects are failed leases (passive health),
 ///    as [`TcpProxy`](crate::tcp::TcpProxy) does (the same code).
 /// 4. **Copy** both ways with half-close and the idle timeout
-///    ([`bidirectional`](crate::tcp::bidirectional)'s semantics); the ClientHello goes
+///    ([`bidirectional`](crate::tcp::bidirectional)); the ClientHello goes
 ///    first since it was never consumed. The lease is held until the end
 ///    and finished with the outcome (only backend errors count against the
 ///    backend).
@@ -244,7 +244,7 @@ impl<A: Algorithm + 'static> SniProxy<A> {
     }
 
     /// Forwards one client connection.
-    async fn handle(&self, client: TcpStream, peer: SocketAddr) {
+    async fn handle(&self, mut client: TcpStream, peer: SocketAddr) {
         let stats = &*self.stats;
         let peeked = tokio::time::timeout(
             self.config.peek_timeout,
@@ -307,7 +307,7 @@ impl<A: Algorithm + 'static> SniProxy<A> {
             &stats.connect_failures,
         )
         .await;
-        let Some((backend, lease)) = connected else {
+        let Some((mut backend, lease)) = connected else {
             stats.no_backend.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -321,9 +321,13 @@ impl<A: Algorithm + 'static> SniProxy<A> {
             up: &stats.bytes_up,
             down: &stats.bytes_down,
         };
-        let end =
-            sockets::bidirectional(&client, &backend, self.config.idle_timeout, counters, true)
-                .await;
+        let end = bidirectional(
+            client.split(),
+            backend.split(),
+            self.config.idle_timeout,
+            counters,
+        )
+        .await;
         drop(completed);
         lease.finish(outcome(&end), now());
     }

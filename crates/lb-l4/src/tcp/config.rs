@@ -158,9 +158,12 @@ impl TcpProxyConfig {
 
     /// Whether an end of stream from one side is passed on as a half-close while the other
     /// direction goes on (the default, as HAProxy and nginx's `proxy_half_close on`). Off, the
-    /// first side to end (once what it sent is delivered) closes the whole connection, as
-    /// nginx stream's default: one `shutdown` and one read fewer per connection, but a client
-    /// that half-closes after its request loses the response.
+    /// first side to end closes the whole connection once what it sent has been written to
+    /// the other socket, as nginx stream's default: one `shutdown` and one read fewer per
+    /// connection. The price, as with nginx: a client that half-closes after its request
+    /// loses the response, and if the other side has sent bytes the proxy has not read yet
+    /// (an upload the backend ignored), closing resets the connection and the kernel drops
+    /// what was still queued for it.
     #[must_use]
     pub fn half_close(mut self, half_close: bool) -> Self {
         self.half_close = half_close;

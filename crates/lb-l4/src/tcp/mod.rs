@@ -6,7 +6,6 @@ mod config;
 mod copy;
 mod listen;
 mod proxy;
-pub(crate) mod sockets;
 #[cfg(target_os = "linux")]
 mod splice;
 

@@ -14,7 +14,7 @@ use crate::proxy_protocol::{self, Header};
 pub use crate::server::DrainReport;
 use crate::server::{Admission, ServeOptions, serve_connections};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
-use crate::tcp::copy::{Counters, End};
+use crate::tcp::copy::{Counters, End, copy_both_ways};
 
 /// Counters of a [`TcpProxy`], readable while it runs.
 #[derive(Debug, Default)]
@@ -259,13 +259,11 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
                 crate::tcp::splice::bidirectional(&client, &backend, pipes, idle, counters).await
             }
             None => {
-                crate::tcp::sockets::bidirectional(&client, &backend, idle, counters, half_close)
-                    .await
+                copy_both_ways(client.split(), backend.split(), idle, counters, half_close).await
             }
         };
         #[cfg(not(target_os = "linux"))]
-        let end =
-            crate::tcp::sockets::bidirectional(&client, &backend, idle, counters, half_close).await;
+        let end = copy_both_ways(client.split(), backend.split(), idle, counters, half_close).await;
         drop(completed);
         lease.finish(outcome(&end), now());
     }
