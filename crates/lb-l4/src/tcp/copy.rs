@@ -20,7 +20,7 @@ use tokio::time::Instant;
 /// allocated uninitialised (`BytesMut`), not zeroed: a first version zeroed
 /// two 64 KiB buffers per connection, which cost ~10 % of
 /// connection-per-request throughput.
-pub(crate) const BUFFER: usize = 16 * 1024;
+const BUFFER: usize = 16 * 1024;
 
 /// How a copy ended.
 #[derive(Debug)]
@@ -235,14 +235,13 @@ async fn watch_idle(
     activity: &Activity,
     idle: Duration,
 ) -> End {
-    let both = copy;
-    tokio::pin!(both);
+    tokio::pin!(copy);
     loop {
         // `None` when the idle timeout is too large to add to an instant:
         // then there is no idle timeout.
         let idle_until = activity.last().checked_add(idle);
         tokio::select! {
-            result = &mut both => return match result {
+            result = &mut copy => return match result {
                 Ok(()) => End::Done,
                 Err((Side::Client, _)) => End::Client,
                 Err((Side::Backend, _)) => End::Backend,
