@@ -620,7 +620,7 @@ async fn with_deferred_accept_a_silent_connection_is_closed_too_and_others_are_s
         assert_eq!(r.status, 200);
     }
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(5),
         "served while one stays silent"
     );
     // The kernel hands the silent one over after about a second, then the header timeout.
