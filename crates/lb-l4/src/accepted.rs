@@ -9,6 +9,7 @@
 //! straight to the non-blocking socket, and only the first one that would block registers it
 //! (the connection then behaves exactly as a `TcpStream`). Measured in `docs/PERFORMANCE.md`.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
@@ -30,6 +31,9 @@ const UNREGISTERED_READ: usize = 4 * 1024;
 #[derive(Debug)]
 pub struct Accepted {
     state: State,
+    /// `TCP_NODELAY` as last set or inherited from the listener, when known: setting it to
+    /// the same value again is skipped (a `setsockopt` per connection).
+    nodelay: Cell<Option<bool>>,
 }
 
 #[derive(Debug)]
@@ -43,10 +47,12 @@ enum State {
 }
 
 impl Accepted {
-    /// Wraps a non-blocking socket fresh from `accept`, not yet registered.
-    pub(crate) fn fresh(stream: mio::net::TcpStream) -> Self {
+    /// Wraps a non-blocking socket fresh from `accept`, not yet registered; `nodelay` is its
+    /// `TCP_NODELAY` if known (inherited from the listener).
+    pub(crate) fn fresh(stream: mio::net::TcpStream, nodelay: Option<bool>) -> Self {
         Self {
             state: State::Fresh(stream),
+            nodelay: Cell::new(nodelay),
         }
     }
 
@@ -55,6 +61,7 @@ impl Accepted {
     pub fn registered(stream: TcpStream) -> Self {
         Self {
             state: State::Registered(stream),
+            nodelay: Cell::new(None),
         }
     }
 
@@ -103,17 +110,23 @@ impl Accepted {
         }
     }
 
-    /// Sets `TCP_NODELAY`.
+    /// Sets `TCP_NODELAY`; nothing to do when the socket already has that value (on Linux,
+    /// `serve_connections` sets it on the listener, and accepted sockets inherit it).
     ///
     /// # Errors
     ///
     /// As `setsockopt(2)`.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        if self.nodelay.get() == Some(nodelay) {
+            return Ok(());
+        }
         match &self.state {
             State::Fresh(s) => s.set_nodelay(nodelay),
             State::Registered(s) => s.set_nodelay(nodelay),
             State::Broken => Err(broken()),
-        }
+        }?;
+        self.nodelay.set(Some(nodelay));
+        Ok(())
     }
 
     /// Closes with a reset (SO_LINGER 0): the client learns at once, and no TIME_WAIT is left.
@@ -256,7 +269,10 @@ mod tests {
             .expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
         let std = server.into_std().expect("std");
-        (Accepted::fresh(mio::net::TcpStream::from_std(std)), client)
+        (
+            Accepted::fresh(mio::net::TcpStream::from_std(std), None),
+            client,
+        )
     }
 
     #[tokio::test]

@@ -125,7 +125,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     tokio::pin!(shutdown);
-    let listener = match Listener::new(listener) {
+    let mut listener = match Listener::new(listener) {
         Ok(listener) => listener,
         Err(e) => {
             tracing::error!(error = %e, "cannot serve the listener");
@@ -212,6 +212,19 @@ struct Listener {
     io: tokio::io::unix::AsyncFd<mio::net::TcpListener>,
     #[cfg(not(unix))]
     io: TcpListener,
+    /// `TCP_NODELAY` of every accepted socket, when known: set on the listener, Linux copies it
+    /// to each connection, and a handler's `set_nodelay(true)` is then free. Known from the
+    /// start if the listener had it before it listened ([`listen`](crate::tcp::listen) sets
+    /// it); if it is set here, only once the queue of connections made before has been
+    /// drained (the first accept that would block).
+    nodelay: NodelayKnown,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NodelayKnown {
+    Yes,
+    AfterDrain,
+    No,
 }
 
 impl Listener {
@@ -222,34 +235,52 @@ impl Listener {
     #[allow(unsafe_code)]
     fn new(listener: TcpListener) -> std::io::Result<Self> {
         let listener = mio::net::TcpListener::from_std(listener.into_std()?);
+        let sock = socket2::SockRef::from(&listener);
+        let nodelay = if !cfg!(target_os = "linux") {
+            NodelayKnown::No
+        } else if sock.tcp_nodelay().unwrap_or(false) {
+            NodelayKnown::Yes
+        } else if sock.set_tcp_nodelay(true).is_ok() {
+            NodelayKnown::AfterDrain
+        } else {
+            NodelayKnown::No
+        };
         // SAFETY: `register` needs the descriptor to stay open and the same for the `AsyncFd`'s
         // life. The `AsyncFd` owns the `mio::net::TcpListener`, which owns the descriptor and
         // closes it only when dropped, with the `AsyncFd`; nothing else holds or closes it.
         let io = unsafe { tokio::io::unix::AsyncFd::register(listener) }?;
-        Ok(Self { io })
+        Ok(Self { io, nodelay })
     }
 
     #[cfg(not(unix))]
     fn new(listener: TcpListener) -> std::io::Result<Self> {
-        Ok(Self { io: listener })
+        Ok(Self {
+            io: listener,
+            nodelay: NodelayKnown::No,
+        })
     }
 
     /// The next connection: `accept4(2)` gives it non-blocking, and nothing else is done to it.
     #[cfg(unix)]
-    async fn accept(&self) -> std::io::Result<(Accepted, SocketAddr)> {
+    async fn accept(&mut self) -> std::io::Result<(Accepted, SocketAddr)> {
         loop {
             let mut ready = self.io.readable().await?;
             match ready.try_io(|listener| listener.get_ref().accept()) {
                 Ok(accepted) => {
-                    return accepted.map(|(stream, peer)| (Accepted::fresh(stream), peer));
+                    let nodelay = (self.nodelay == NodelayKnown::Yes).then_some(true);
+                    return accepted.map(|(stream, peer)| (Accepted::fresh(stream, nodelay), peer));
                 }
-                Err(_would_block) => {}
+                Err(_would_block) => {
+                    if self.nodelay == NodelayKnown::AfterDrain {
+                        self.nodelay = NodelayKnown::Yes;
+                    }
+                }
             }
         }
     }
 
     #[cfg(not(unix))]
-    async fn accept(&self) -> std::io::Result<(Accepted, SocketAddr)> {
+    async fn accept(&mut self) -> std::io::Result<(Accepted, SocketAddr)> {
         let (stream, peer) = self.io.accept().await?;
         Ok((Accepted::registered(stream), peer))
     }
@@ -278,5 +309,91 @@ impl TimerAnchor {
 impl Drop for TimerAnchor {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Serves `listener` with `handler` until the test ends (the loop is aborted with its task).
+    fn serve<H, F>(listener: TcpListener, handler: H) -> tokio::task::JoinHandle<DrainReport>
+    where
+        H: Fn(Accepted, SocketAddr) -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            let options = ServeOptions {
+                max_connections: 10,
+                drain_timeout: Duration::from_secs(1),
+            };
+            let admission = Arc::new(Admission::default());
+            serve_connections(
+                listener,
+                std::future::pending(),
+                &admission,
+                options,
+                handler,
+            )
+            .await
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn accepted_sockets_have_nodelay_from_the_listener_and_can_clear_it() {
+        let listener =
+            crate::tcp::listen("127.0.0.1:0".parse().expect("addr"), false).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let server = serve(listener, move |mut client, _| {
+            let tx = tx.clone();
+            async move {
+                let mut first = [0_u8; 1];
+                let _ = tokio::io::AsyncReadExt::read(&mut client, &mut first).await;
+                // b'0': clear it; anything else: leave it as accepted.
+                if first[0] == b'0' {
+                    client.set_nodelay(false).expect("clear");
+                }
+                let stream = client.into_stream().expect("register");
+                let nodelay = socket2::SockRef::from(&stream).tcp_nodelay().expect("get");
+                tx.send((first[0], nodelay)).expect("report");
+            }
+        });
+        for byte in [b'1', b'0'] {
+            let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            c.write_all(&[byte]).await.expect("send");
+            let (got, nodelay) = rx.recv().await.expect("reported");
+            assert_eq!(got, byte);
+            assert_eq!(nodelay, byte == b'1', "accepted with {}", byte as char);
+        }
+        server.abort();
+    }
+
+    /// A listener without TCP_NODELAY: a connection made before the serve loop set it on the
+    /// listener did not inherit it, and asking for it must not be skipped.
+    #[tokio::test]
+    async fn nodelay_asked_for_is_set_on_connections_made_before_serving() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // Connected (the handshake done by the kernel) before the loop starts.
+        let mut early = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let server = serve(listener, move |client, _| {
+            let tx = tx.clone();
+            async move {
+                client.set_nodelay(true).expect("set");
+                let stream = client.into_stream().expect("register");
+                let nodelay = socket2::SockRef::from(&stream).tcp_nodelay().expect("get");
+                tx.send(nodelay).expect("report");
+            }
+        });
+        early.write_all(b"x").await.expect("send");
+        assert!(rx.recv().await.expect("reported"), "TCP_NODELAY set");
+        let mut late = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        late.write_all(b"x").await.expect("send");
+        assert!(rx.recv().await.expect("reported"), "TCP_NODELAY set");
+        server.abort();
     }
 }

@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 /// kernel caps it at `net.core.somaxconn`).
 const BACKLOG: i32 = 1024;
 
-/// Binds a TCP listener on `addr` with `SO_REUSEADDR` and, if `reuse_port`,
-/// `SO_REUSEPORT` (Linux/BSD): several listeners, in one process or many,
-/// share the port and the kernel spreads connections over them (nginx
+/// Binds a TCP listener on `addr` with `SO_REUSEADDR`, `TCP_NODELAY` (inherited by accepted
+/// connections) and, if `reuse_port`, `SO_REUSEPORT` (Linux/BSD): several listeners, in one
+/// process or many, share the port and the kernel spreads connections over them (nginx
 /// `reuseport`, HAProxy's default).
 ///
 /// # Errors
@@ -44,6 +44,9 @@ pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
         ));
     }
     socket.set_nonblocking(true)?;
+    // Before `listen`, so that every connection inherits it (Linux) and the proxies need no
+    // `setsockopt` per connection (see `server::Accepted::set_nodelay`).
+    socket.set_tcp_nodelay(true)?;
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     TcpListener::from_std(socket.into())

@@ -162,6 +162,8 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         serve_connections(listener, shutdown, &admission, options, |client, peer| {
             let proxy = Arc::clone(&self);
             async move {
+                // Free when the listener's TCP_NODELAY was inherited (and the same).
+                let _ = client.set_nodelay(proxy.config.nodelay);
                 // The forward waits on both sockets, so the client joins the reactor now.
                 if let Ok(client) = client.into_stream() {
                     proxy.handle(client, peer).await;
@@ -216,7 +218,6 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         // Counted however the connection ends, a drain's cut included.
         let completed = Completed(&self.stats.completed);
         if self.config.nodelay {
-            let _ = client.set_nodelay(true);
             let _ = backend.set_nodelay(true);
         }
         let mut first = Vec::new();
