@@ -137,10 +137,10 @@ async fn curl_requests_are_routed_by_path_and_by_host() {
             body.lines().next()
         );
     }
-    assert_eq!(users.served(), 2);
-    assert_eq!(orders.served(), 3);
-    assert_eq!(fallback.served(), 3);
-    assert_eq!(host_a.served(), 3);
+    assert_eq!(users.served_reaching(2).await, 2);
+    assert_eq!(orders.served_reaching(3).await, 3);
+    assert_eq!(fallback.served_reaching(3).await, 3);
+    assert_eq!(host_a.served_reaching(3).await, 3);
     let stats = p.proxy.stats();
     assert_eq!(stats.totals().requests(), 11);
     assert_eq!(stats.route(0).expect("users").requests(), 2);
@@ -372,7 +372,7 @@ async fn many_requests_on_one_client_connection_reuse_one_upstream_connection() 
         assert!(!r.says_close());
         assert!(r.text().starts_with(&format!("GET /ka/{i} HTTP/1.1\r\n")));
     }
-    assert_eq!(b.served(), 50);
+    assert_eq!(b.served_reaching(50).await, 50);
     assert_eq!(
         b.accepted(),
         1,
@@ -439,7 +439,7 @@ async fn the_upstream_pool_is_shared_across_client_connections() {
         assert!(r.says_close(), "the client asked to close: {}", r.head);
         c.assert_closed("after Connection: close").await;
     }
-    assert_eq!(b.served(), 10);
+    assert_eq!(b.served_reaching(10).await, 10);
     assert!(
         b.accepted() <= 2,
         "10 sequential client connections opened {} upstream connections",

@@ -98,7 +98,7 @@ async fn a_refusing_backend_is_retried_on_a_working_one() {
     assert!(totals.retries() >= 1, "retries: {}", totals.retries());
     assert!(totals.connect_failures() >= 1);
     assert_eq!(totals.retries(), totals.connect_failures());
-    assert_eq!(live.served(), 10);
+    assert_eq!(live.served_reaching(10).await, 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +185,7 @@ async fn a_backend_closing_after_each_keep_alive_response_is_transparent() {
         assert_eq!(r.status, 200, "request {i}");
         assert!(!r.says_close(), "the client connection goes on");
     }
-    assert_eq!(b.served(), 10);
+    assert_eq!(b.served_reaching(10).await, 10);
     assert_eq!(b.accepted(), 10, "a new upstream connection each time");
 }
 
@@ -205,7 +205,7 @@ async fn a_pooled_connection_closed_as_the_request_arrives_is_retried_transparen
         let r = c.get(&format!("/s/{i}")).await;
         assert_eq!(r.status, 200, "request {i}");
     }
-    assert_eq!(b.served(), 10);
+    assert_eq!(b.served_reaching(10).await, 10);
     // Requests 2..10 each went first to the pooled connection (dropped), then to a new one.
     assert_eq!(b.received().len(), 19, "{:?}", b.received());
     assert_eq!(b.accepted(), 10);

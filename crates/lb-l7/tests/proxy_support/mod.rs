@@ -318,6 +318,16 @@ impl TestBackend {
         self.served.load(Ordering::SeqCst)
     }
 
+    /// The served count once it reaches `n`, or as it is after 5 s: the backend counts a
+    /// request after writing its response, so a client can read the response first.
+    pub async fn served_reaching(&self, n: usize) -> usize {
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while self.served() < n && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.served()
+    }
+
     /// Every request target received, in order.
     pub fn targets(&self) -> Vec<String> {
         self.shared.targets.lock().expect("lock").clone()
