@@ -306,6 +306,8 @@ mod tests {
             accepted.read_exact(&mut buf).await.expect("read");
             (accepted, buf)
         });
+        // On this current-thread runtime the reader runs (reads nothing, registers) while the
+        // test sleeps, before anything is sent: the order does not depend on timing.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         client.write_all(b"hello").await.expect("send");
         let (accepted, buf) = tokio::time::timeout(std::time::Duration::from_secs(5), reader)
@@ -319,8 +321,10 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_would_block_registers_and_completes() {
         let (mut accepted, mut client) = pair().await;
-        // Far more than the socket buffers hold: the write must wait for the client to read.
-        let data: Vec<u8> = (0..8 * 1024 * 1024_u32).map(|i| (i % 251) as u8).collect();
+        // More than the socket buffers can hold even at their largest (tcp_wmem + tcp_rmem
+        // maxima, 4 + 6 MiB by default): on this current-thread runtime the client reads only
+        // once the writer has had to wait, so the write must block and register.
+        let data: Vec<u8> = (0..32 * 1024 * 1024_u32).map(|i| (i % 251) as u8).collect();
         let expected = data.clone();
         let writer = tokio::spawn(async move {
             accepted.write_all(&data).await.expect("write");
