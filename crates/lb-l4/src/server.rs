@@ -205,6 +205,34 @@ where
     }
 }
 
+/// [`serve_connections`] for the TCP forwarders (`TcpProxy`, `SniProxy`): each client gets
+/// `nodelay` and joins the reactor at once (a forward waits on both sockets anyway), and
+/// `handler` gets it as a `TcpStream`. A client that cannot be registered is closed.
+pub(crate) async fn serve_registered<H, F>(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    admission: &Arc<Admission>,
+    options: ServeOptions,
+    nodelay: bool,
+    handler: H,
+) -> DrainReport
+where
+    H: Fn(tokio::net::TcpStream, SocketAddr) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_connections(listener, shutdown, admission, options, |client, peer| {
+        // Free when the listener's TCP_NODELAY was inherited (and the same).
+        let _ = client.set_nodelay(nodelay);
+        let forward = client.into_stream().map(|client| handler(client, peer));
+        async move {
+            if let Ok(forward) = forward {
+                forward.await;
+            }
+        }
+    })
+    .await
+}
+
 /// The listening socket, accepting connections that are not registered with the reactor yet
 /// (see [`Accepted`]).
 struct Listener {

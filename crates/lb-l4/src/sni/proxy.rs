@@ -12,7 +12,7 @@ use super::config::SniProxyConfig;
 use super::peek::{PeekError, peek_client_hello};
 use super::routes::SniRoutes;
 use crate::client_hello::{self, Peek};
-use crate::server::{Admission, DrainReport, ServeOptions, serve_connections};
+use crate::server::{Admission, DrainReport, ServeOptions, serve_registered};
 use crate::tcp::{Completed, Counters, bidirectional, connect_backend, now, outcome};
 
 /// Counters of a [`SniProxy`], readable while it runs.
@@ -156,7 +156,7 @@ impl SniStats {
 ///    backend).
 ///
 /// Accepting, the connection cap and draining are
-/// [`serve_connections`]'s.
+/// [`serve_connections`](crate::server::serve_connections)'s.
 ///
 /// # Examples
 ///
@@ -231,17 +231,18 @@ impl<A: Algorithm + 'static> SniProxy<A> {
             drain_timeout: self.config.drain_timeout,
         };
         let admission = Arc::clone(&self.stats.admission);
-        serve_connections(listener, shutdown, &admission, options, |client, peer| {
-            let proxy = Arc::clone(&self);
-            async move {
-                // Free when the listener's TCP_NODELAY was inherited (and the same).
-                let _ = client.set_nodelay(proxy.config.nodelay);
-                // The forward waits on both sockets, so the client joins the reactor now.
-                if let Ok(client) = client.into_stream() {
-                    proxy.handle(client, peer).await;
-                }
-            }
-        })
+        let nodelay = self.config.nodelay;
+        serve_registered(
+            listener,
+            shutdown,
+            &admission,
+            options,
+            nodelay,
+            |client, peer| {
+                let proxy = Arc::clone(&self);
+                async move { proxy.handle(client, peer).await }
+            },
+        )
         .await
     }
 

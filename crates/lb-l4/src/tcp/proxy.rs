@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::proxy_protocol::{self, Header};
 pub use crate::server::DrainReport;
-use crate::server::{Admission, ServeOptions, serve_connections};
+use crate::server::{Admission, ServeOptions, serve_registered};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
 use crate::tcp::copy::{Counters, End, copy_both_ways};
 
@@ -159,17 +159,18 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
             drain_timeout: self.config.drain_timeout,
         };
         let admission = Arc::clone(&self.stats.admission);
-        serve_connections(listener, shutdown, &admission, options, |client, peer| {
-            let proxy = Arc::clone(&self);
-            async move {
-                // Free when the listener's TCP_NODELAY was inherited (and the same).
-                let _ = client.set_nodelay(proxy.config.nodelay);
-                // The forward waits on both sockets, so the client joins the reactor now.
-                if let Ok(client) = client.into_stream() {
-                    proxy.handle(client, peer).await;
-                }
-            }
-        })
+        let nodelay = self.config.nodelay;
+        serve_registered(
+            listener,
+            shutdown,
+            &admission,
+            options,
+            nodelay,
+            |client, peer| {
+                let proxy = Arc::clone(&self);
+                async move { proxy.handle(client, peer).await }
+            },
+        )
         .await
     }
 
