@@ -6,7 +6,11 @@
                                  [--modes keepalive,close] [SCENARIO...]
 
 Scenarios: direct (wrk -> backend), L4 nginx-stream haproxy-tcp lb-l4, L7 nginx-http
-haproxy-http lb-l7 hyper-l7 (a minimal hyper proxy), TLS termination nginx-https haproxy-https lb-https. `direct` is always
+haproxy-http lb-l7 hyper-l7 (a minimal hyper proxy), TLS termination nginx-https haproxy-https lb-https;
+optional: nginx-http-deferred haproxy-http-defer lb-l7-nodefer (TCP_DEFER_ACCEPT on/off),
+nginx-stream-halfclose lb-l4-nohc (the same end-of-stream behaviour), and floor-epoll
+floor-epoll-nohc floor-uring (the smallest C forwarders, floor/, built here with cc; io_uring needs
+liburing-dev). `direct` is always
 measured (it is the reference for the ratio column). Results go to target/peers/<timestamp>/
 (summary.md, raw.csv, logs/); the summary is also printed. See README.md next to this file.
 
@@ -63,6 +67,18 @@ SCENARIOS = {
                                 fill=dict(DEFER_ACCEPT=" defer-accept"), optional=True),
     "lb-l7-nodefer":       dict(kind="lb", layer="L7", exe="http_router",
                                 args=["--no-defer-accept"], optional=True),
+    # Not in the default set: L4 with the same end-of-stream behaviour. nginx stream closes both
+    # sides at the first end unless `proxy_half_close on`; HAProxy and lb-l4 pass a half-close on
+    # (lb-l4 --no-half-close does as nginx's default).
+    "nginx-stream-halfclose": dict(kind="nginx", layer="L4", conf="nginx-stream.conf",
+                                   fill=dict(HALF_CLOSE="proxy_half_close on;"), optional=True),
+    "lb-l4-nohc":  dict(kind="lb", layer="L4", exe="tcp_proxy", args=["--no-half-close"], optional=True),
+    # Not in the default set: the smallest L4 forwarders we could write in C (floor/), to see
+    # how much of an L4 proxy's CPU per request is left to save with epoll or io_uring.
+    "floor-epoll": dict(kind="floor", layer="L4", src="fwd_epoll.c", optional=True),
+    "floor-uring": dict(kind="floor", layer="L4", src="fwd_uring.c", libs=["-luring"], optional=True),
+    # ... and without half-close (the first end closes both sides: nginx stream's default)
+    "floor-epoll-nohc": dict(kind="floor", layer="L4", src="fwd_epoll.c", args=["-n"], optional=True),
 }
 
 
@@ -418,12 +434,15 @@ def proxy_argv(name, sc, ctx):
         return nginx_argv(os.path.join(ctx["rundir"], conf_name(name, sc)), ctx["rundir"], "/dev/stderr")
     if sc["kind"] == "haproxy":
         return ["haproxy", "-db", "-f", os.path.join(ctx["rundir"], conf_name(name, sc))]
+    if sc["kind"] == "floor":
+        return ([os.path.join(ctx["rundir"], sc["src"][:-2])] + sc.get("args", []) + [str(ctx["proxy_port"])]
+                + [str(p) for p in ctx["backend_ports"]])
     exe = os.path.join(ctx["examples"], sc["exe"])
     if sc["exe"] == "tcp_proxy":
         argv = [exe, "--listen", listen]
         for b in backends:
             argv += ["--backend", b]
-        return argv + ["--threads", "1"]
+        return argv + ["--threads", "1"] + sc.get("args", [])
     if sc["exe"] == "http_router":
         return ([exe, "--listen", listen, "--route", "/=" + ",".join(backends), "--threads", "1"]
                 + sc.get("args", []))
@@ -730,6 +749,20 @@ def make_tls(rundir):
     return dict(cert=cert, key=key, pem=pem, der=der)
 
 
+def build_floor(rundir, sc):
+    """Compile floor/<src> into the run directory; an error message if it cannot."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        return f"no C compiler (cc) to build {sc['src']}"
+    exe = os.path.join(rundir, sc["src"][:-2])
+    r = subprocess.run([cc, "-O2", "-o", exe, os.path.join(HERE, "floor", sc["src"])] + sc.get("libs", []),
+                       capture_output=True, start_new_session=True, text=True, timeout=60)
+    if r.returncode:
+        return (f"cc {sc['src']} failed (io_uring needs liburing: apt-get install liburing-dev): "
+                + r.stderr.strip()[:200])
+    return None
+
+
 def build_shim(rundir):
     """Compile no_resume.c (see there); None if there is no C compiler."""
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
@@ -852,7 +885,7 @@ def main():
                    backend_ports=backend_ports, status_port=args.status_port, tls=None, client_env=None)
         fill = dict(RUNDIR=rundir, PORT=args.proxy_port, B1=backend_ports[0], B2=backend_ports[1],
                     B3=backend_ports[2], STATUS=args.status_port, STREAM_MODULE=stream_module or "",
-                    DEFERRED="", DEFER_ACCEPT="")
+                    DEFERRED="", DEFER_ACCEPT="", HALF_CLOSE="")
         full_handshakes, resumption = False, ""
         if any(SCENARIOS[n].get("tls") for n in names):
             ctx["tls"] = make_tls(rundir)
@@ -885,6 +918,11 @@ def main():
                 if r.returncode:
                     raise SystemExit(f"config for {n} rejected:\n{r.stdout}{r.stderr}")
                 shutil.copy(conf, logdir)
+        for n in names:
+            if SCENARIOS[n]["kind"] == "floor":
+                err = build_floor(rundir, SCENARIOS[n])
+                if err:
+                    raise SystemExit(f"{n}: {err}")
         bconf = render("backend.conf", fill)
         shutil.copy(bconf, logdir)
 
