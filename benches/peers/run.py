@@ -391,6 +391,9 @@ def parse_wrk(out):
 
 
 def wrk_argv(args, url, conns, mode, duration):
+    if args.client == "cycle":   # close mode only (checked in main); times connect to response
+        port = url.rsplit(":", 1)[1].strip("/")
+        return pin(args.client_cpu, [args.cycle_exe, port, str(conns), str(parse_seconds(duration)), "0"])
     argv = ["wrk", "-t1", f"-c{conns}", f"-d{duration}", "--latency", "--timeout", args.wrk_timeout]
     if mode == "close":
         argv += ["-H", "Connection: close"]
@@ -608,7 +611,10 @@ def markdown(rows, names, args, meta):
              f"tokio {meta['tokio']})")
     pinning = (f"proxy on CPU {args.proxy_cpu}, backend nginx and wrk on CPU {args.client_cpu}"
                if args.proxy_cpu is not None else "none")
-    L.append(f"- load: `wrk -t1 -c{args.conns} -d{args.duration} --latency --timeout {args.wrk_timeout}` "
+    load = (f"`cycle_client PORT {args.conns} {args.duration_s:g}` (benches/peers/cycle_client.c: p50/p99 "
+            f"below are of the whole cycle, connect to response)" if args.client == "cycle" else
+            f"`wrk -t1 -c{args.conns} -d{args.duration} --latency --timeout {args.wrk_timeout}`")
+    L.append(f"- load: {load} "
              f"(after a {args.warmup} warm-up), {args.rounds} interleaved round(s), pinning: {pinning}; "
              f"each proxy has one worker/thread and is started fresh for every measurement")
     L.append(f"- backend: one nginx worker, 3 ports, `return 200 \"hello from N\\n\"` (13-byte body)")
@@ -620,8 +626,10 @@ def markdown(rows, names, args, meta):
     cpucol = (f"CPU{args.client_cpu}/CPU{args.proxy_cpu} busy %" if args.proxy_cpu is not None
               else "client/proxy CPU")
     L.append("Columns: median over rounds. `req/s` (min–max when rounds > 1); `×direct` = req/s ÷ `direct`'s "
-             "req/s in the same mode; p50/p99 = wrk's latency percentiles (closed loop, from request write "
-             "to response: excludes TCP connect and TLS handshake); "
+             "req/s in the same mode; " + ("p50/p99 = the whole cycle's percentiles (closed loop, "
+             "from socket(2) to the response's last byte); " if args.client == "cycle" else
+             "p50/p99 = wrk's latency percentiles (closed loop, from request write "
+             "to response: excludes TCP connect and TLS handshake); ") +
              "`proxy CPU` = the proxy's process tree, % of one core (utime+stime from /proc); `µs/req` = proxy CPU "
              "time per request; `be conn/1k` = new backend connections per 1000 requests (stub_status accepts); "
              f"`{cpucol}` = busy % of the client+backend CPU and of the proxy's CPU during the run (see **Noise**); "
@@ -749,13 +757,13 @@ def make_tls(rundir):
     return dict(cert=cert, key=key, pem=pem, der=der)
 
 
-def build_floor(rundir, sc):
-    """Compile floor/<src> into the run directory; an error message if it cannot."""
+def build_floor(rundir, sc, srcdir=os.path.join(HERE, "floor")):
+    """Compile <srcdir>/<src> into the run directory; an error message if it cannot."""
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not cc:
         return f"no C compiler (cc) to build {sc['src']}"
     exe = os.path.join(rundir, sc["src"][:-2])
-    r = subprocess.run([cc, "-O2", "-o", exe, os.path.join(HERE, "floor", sc["src"])] + sc.get("libs", []),
+    r = subprocess.run([cc, "-O2", "-o", exe, os.path.join(srcdir, sc["src"])] + sc.get("libs", []),
                        capture_output=True, start_new_session=True, text=True, timeout=60)
     if r.returncode:
         return (f"cc {sc['src']} failed (io_uring needs liburing: apt-get install liburing-dev): "
@@ -796,6 +804,9 @@ def main():
     ap.add_argument("--start-timeout", type=float, default=10.0)
     ap.add_argument("--settle", type=float, default=0.3, help="pause after each measurement (s)")
     ap.add_argument("--out", help="results directory (default target/peers/<timestamp>)")
+    ap.add_argument("--client", choices=("wrk", "cycle"), default="wrk",
+                    help="load generator: wrk (default), or cycle_client.c (close mode, plain HTTP: "
+                         "latency of the whole cycle, connect to response; a lighter client)")
     args = ap.parse_args()
 
     names = list(dict.fromkeys(args.scenarios or [n for n, sc in SCENARIOS.items() if not sc.get("optional")]))
@@ -809,6 +820,9 @@ def main():
         raise SystemExit("--modes takes keepalive and/or close")
     if args.rounds < 1 or args.conns < 1:
         raise SystemExit("--rounds and --conns must be at least 1")
+    if args.client == "cycle" and (args.modes != ["close"] or any(SCENARIOS[n].get("tls") for n in names)):
+        raise SystemExit("--client cycle measures plain HTTP with a new connection per request: "
+                         "use it with --modes close and without TLS scenarios")
     args.duration_s = parse_seconds(args.duration)
     args.warmup_s = parse_seconds(args.warmup)
     backend_ports = [int(p) for p in args.backend_ports.split(",")]
@@ -918,6 +932,11 @@ def main():
                 if r.returncode:
                     raise SystemExit(f"config for {n} rejected:\n{r.stdout}{r.stderr}")
                 shutil.copy(conf, logdir)
+        if args.client == "cycle":
+            err = build_floor(rundir, dict(src="cycle_client.c"), HERE)
+            if err:
+                raise SystemExit(f"--client cycle: {err}")
+            args.cycle_exe = os.path.join(rundir, "cycle_client")
         for n in names:
             if SCENARIOS[n]["kind"] == "floor":
                 err = build_floor(rundir, SCENARIOS[n])
