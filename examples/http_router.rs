@@ -90,6 +90,10 @@ struct Args {
     /// arrive (turns TCP_DEFER_ACCEPT off: nginx's and HAProxy's default).
     #[arg(long)]
     no_defer_accept: bool,
+    /// Acknowledge each new connection's first bytes at once instead of with the response
+    /// (the kernel's default; lb, like HAProxy's HTTP mode, delays it).
+    #[arg(long)]
+    quick_ack: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -138,6 +142,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         max_connections: args.max_connections,
         drain_timeout: args.drain_timeout,
         defer_accept: !args.no_defer_accept,
+        quick_ack: args.quick_ack,
         ..HttpProxyConfig::default()
     };
     let proxy = Arc::new(HttpProxy::new(router, config));

@@ -59,6 +59,14 @@ pub struct HttpProxyConfig {
     /// accepted about a second late, and then gets the header timeout. Default on (HTTP
     /// clients speak first).
     pub defer_accept: bool,
+    /// Acknowledge a client's first bytes at once (the kernel's default for a new connection)
+    /// rather than with the response. Off by default, as HAProxy's HTTP frontends do
+    /// (`TCP_QUICKACK` 0 on the listener, which its connections inherit; Linux only): the ACK
+    /// of a request then rides on the response instead of being a segment of its own, one
+    /// segment less per connection for both ends to process (`docs/PERFORMANCE.md`). The
+    /// kernel still acknowledges within its delayed-ACK time (40 ms or less) when the response
+    /// takes longer.
+    pub quick_ack: bool,
 }
 
 impl Default for HttpProxyConfig {
@@ -77,21 +85,55 @@ impl Default for HttpProxyConfig {
             five_xx_is_failure: true,
             buffer_size: 16 * 1024,
             defer_accept: true,
+            quick_ack: false,
         }
     }
 }
 
 impl HttpProxyConfig {
     /// Sets the listener options this configuration asks for ([`defer_accept`](
-    /// Self::defer_accept)); a failure is logged and the listener served as it is.
+    /// Self::defer_accept), [`quick_ack`](Self::quick_ack)); a failure is logged and the
+    /// listener served as it is.
     pub fn prepare_listener(&self, listener: &tokio::net::TcpListener) {
         #[cfg(target_os = "linux")]
-        if self.defer_accept {
-            if let Err(error) = lb_l4::tcp::set_defer_accept(listener, 1) {
-                tracing::warn!(%error, "TCP_DEFER_ACCEPT not set");
+        {
+            if self.defer_accept {
+                if let Err(error) = lb_l4::tcp::set_defer_accept(listener, 1) {
+                    tracing::warn!(%error, "TCP_DEFER_ACCEPT not set");
+                }
+            }
+            if !self.quick_ack {
+                if let Err(error) = socket2::SockRef::from(listener).set_tcp_quickack(false) {
+                    tracing::warn!(%error, "TCP_QUICKACK not cleared");
+                }
             }
         }
         #[cfg(not(target_os = "linux"))]
         let _ = listener;
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::HttpProxyConfig;
+
+    async fn quickack_after(config: &HttpProxyConfig) -> bool {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        config.prepare_listener(&listener);
+        socket2::SockRef::from(&listener)
+            .tcp_quickack()
+            .expect("getsockopt")
+    }
+
+    #[tokio::test]
+    async fn the_listener_delays_the_first_ack_unless_asked_not_to() {
+        assert!(!quickack_after(&HttpProxyConfig::default()).await);
+        let quick = HttpProxyConfig {
+            quick_ack: true,
+            ..HttpProxyConfig::default()
+        };
+        assert!(quickack_after(&quick).await, "left as the kernel set it");
     }
 }
