@@ -7,7 +7,7 @@
 
 Scenarios: direct (wrk -> backend), L4 nginx-stream haproxy-tcp lb-l4, L7 nginx-http
 haproxy-http lb-l7 hyper-l7 (a minimal hyper proxy), TLS termination nginx-https haproxy-https lb-https;
-optional: nginx-http-deferred haproxy-http-defer lb-l7-nodefer (TCP_DEFER_ACCEPT on/off),
+optional: nginx-http-deferred haproxy-http-defer lb-l7-nodefer (TCP_DEFER_ACCEPT on/off), lb-l7-quickack,
 nginx-stream-halfclose lb-l4-nohc (the same end-of-stream behaviour), and floor-epoll
 floor-epoll-nohc floor-uring (the smallest C forwarders, floor/, built here with cc; io_uring needs
 liburing-dev). `direct` is always
@@ -67,6 +67,10 @@ SCENARIOS = {
                                 fill=dict(DEFER_ACCEPT=" defer-accept"), optional=True),
     "lb-l7-nodefer":       dict(kind="lb", layer="L7", exe="http_router",
                                 args=["--no-defer-accept"], optional=True),
+    # ... and with the kernel's immediate ACK of a new connection's request (lb-l7, like
+    # HAProxy's HTTP mode, clears TCP_QUICKACK on its listener by default).
+    "lb-l7-quickack":      dict(kind="lb", layer="L7", exe="http_router",
+                                args=["--quick-ack"], optional=True),
     # Not in the default set: L4 with the same end-of-stream behaviour. nginx stream closes both
     # sides at the first end unless `proxy_half_close on`; HAProxy and lb-l4 pass a half-close on
     # (lb-l4 --no-half-close does as nginx's default).
