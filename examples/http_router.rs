@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{parse_duration, run_with_threads, shutdown_signal};
+use common::{Layer, parse_duration, run_with_threads, shutdown_signal};
 use lb::core::health::{ProbeConfig, Prober};
 use lb::l7::proxy::{HttpProbe, HttpProxy, HttpProxyConfig};
 use lb::l7::route::{
@@ -98,7 +98,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    run_with_threads(args.threads, run(args))
+    run_with_threads(args.threads, Layer::L7, run(args))
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

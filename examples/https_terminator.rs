@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{run_with_threads, shutdown_signal};
+use common::{Layer, run_with_threads, shutdown_signal};
 use lb::l7::proxy::{HttpProxy, HttpProxyConfig};
 use lb::l7::route::{RouteShorthand, ShorthandDefaults, router_from_shorthands};
 use lb::tls::{
@@ -67,7 +67,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    run_with_threads(args.threads, run(args))
+    run_with_threads(args.threads, Layer::L7, run(args))
 }
 
 /// The default certificate files: given, or generated self-signed (and how to trust them).

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{parse_duration, run_with_threads, shutdown_signal};
+use common::{Layer, parse_duration, run_with_threads, shutdown_signal};
 use lb::core::health::{ProbeConfig, Prober};
 use lb::core::{Backend, Balancer, Error, Policy};
 use lb::l4::TcpProbe;
@@ -118,7 +118,7 @@ fn parse_policy(name: &str) -> Result<Policy, Error> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    run_with_threads(args.threads, run(args))
+    run_with_threads(args.threads, Layer::L4, run(args))
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

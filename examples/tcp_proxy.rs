@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{parse_duration, run_with_threads, shutdown_signal};
+use common::{Layer, parse_duration, run_with_threads, shutdown_signal};
 use lb::core::health::{ProbeConfig, Prober};
 use lb::core::{Backend, Balancer, Error, Policy};
 use lb::l4::TcpProbe;
@@ -77,6 +77,10 @@ struct Args {
     /// Hash key for hash algorithms: client-ip or four-tuple.
     #[arg(long, default_value = "client-ip", value_parser = parse_hash_key)]
     hash_key: HashKey,
+    /// Connections accepted in a row before the open ones get their turn
+    /// (HAProxy's tune.maxaccept).
+    #[arg(long, default_value_t = lb::l4::server::DEFAULT_ACCEPT_BURST)]
+    accept_burst: usize,
 }
 
 fn parse_policy(name: &str) -> Result<Policy, Error> {
@@ -101,7 +105,7 @@ fn parse_hash_key(s: &str) -> Result<HashKey, String> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    run_with_threads(args.threads, run(args))
+    run_with_threads(args.threads, Layer::L4, run(args))
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -124,6 +128,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .connect_timeout(args.connect_timeout)
         .idle_timeout(args.idle_timeout)
         .drain_timeout(args.drain_timeout)
+        .accept_burst(args.accept_burst)
         .hash_key(args.hash_key)
         .send_proxy(args.send_proxy)
         .accept_proxy(args.accept_proxy)

@@ -7,24 +7,36 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// How often (in tasks run) a one-thread runtime polls for I/O: what suits each layer,
+/// measured with `benches/peers` (docs/PERFORMANCE.md).
+#[derive(Clone, Copy)]
+pub(crate) enum Layer {
+    /// Tokio's default, 61. With a new connection per request and the cycle client, 61 served
+    /// 3 % more requests than 16 at a shorter p90 and p99; keep-alive was level.
+    L4,
+    /// 16: the L7 router's keep-alive p99 went 0.91 → 0.72 ms at the same requests/s (wrk);
+    /// connection per request was level.
+    L7,
+}
+
 /// Runs `main` on a runtime sized by `--threads`: one thread runs on the current thread (a
 /// one-worker proxy, as the peer comparisons use), more a multi-thread runtime, none one
 /// worker per core. Prints the error and fails if `main` does.
-pub(crate) fn run_with_threads<F>(threads: Option<usize>, main: F) -> ExitCode
+pub(crate) fn run_with_threads<F>(threads: Option<usize>, layer: Layer, main: F) -> ExitCode
 where
     F: Future<Output = Result<(), Box<dyn std::error::Error>>>,
 {
     let mut builder = match threads {
         Some(1) => {
             let mut b = tokio::runtime::Builder::new_current_thread();
-            // Poll for I/O every 16 tasks rather than tokio's 61: measured with
-            // ../shared/peerbench, shorter tails (keep-alive p99 0.91 → 0.72 ms for the L7
-            // router, close p99 3.88 → 3.62 ms for the TCP proxy) at the same requests/s.
             // LB_EVENT_INTERVAL overrides it, for measuring.
             let interval = std::env::var("LB_EVENT_INTERVAL")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(16);
+                .unwrap_or(match layer {
+                    Layer::L4 => 61,
+                    Layer::L7 => 16,
+                });
             b.event_interval(interval);
             b
         }

@@ -50,6 +50,7 @@ pub async fn serve_https(
     let serve = ServeOptions {
         max_connections: proxy.config().max_connections,
         drain_timeout: proxy.config().drain_timeout,
+        accept_burst: proxy.config().accept_burst,
     };
     // TLS clients speak first too (the ClientHello).
     proxy.config().prepare_listener(&listener);

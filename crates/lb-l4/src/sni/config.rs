@@ -29,6 +29,7 @@ pub struct SniProxyConfig {
     pub(crate) retries: u32,
     pub(crate) nodelay: bool,
     pub(crate) drain_timeout: Duration,
+    pub(crate) accept_burst: usize,
 }
 
 impl SniProxyConfig {
@@ -51,6 +52,7 @@ impl Default for SniProxyConfig {
             retries: 2,
             nodelay: true,
             drain_timeout: Duration::from_secs(30),
+            accept_burst: crate::server::DEFAULT_ACCEPT_BURST,
         }
     }
 }

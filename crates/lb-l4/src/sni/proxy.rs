@@ -13,7 +13,7 @@ use super::peek::{PeekError, peek_client_hello};
 use super::routes::SniRoutes;
 use crate::client_hello::{self, Peek};
 use crate::server::{Admission, DrainReport, ServeOptions, serve_registered};
-use crate::tcp::{Completed, Counters, bidirectional, connect_backend, now, outcome};
+use crate::tcp::{Completed, Counters, connect_backend, forward, now, outcome};
 
 /// Counters of a [`SniProxy`], readable while it runs.
 ///
@@ -149,8 +149,9 @@ impl SniStats {
 ///    IP as hash key, within the connect timeout, retrying other backends
 ///    of the cluster; failed connects are failed leases (passive health),
 ///    as [`TcpProxy`](crate::tcp::TcpProxy) does (the same code).
-/// 4. **Copy** both ways with half-close and the idle timeout
-///    ([`bidirectional`](crate::tcp::bidirectional)); the ClientHello goes
+/// 4. **Copy** both ways with half-close and the idle timeout, as
+///    [`TcpProxy`](crate::tcp::TcpProxy) does (no buffer held between
+///    reads); the ClientHello goes
 ///    first since it was never consumed. The lease is held until the end
 ///    and finished with the outcome (only backend errors count against the
 ///    backend).
@@ -229,6 +230,7 @@ impl<A: Algorithm + 'static> SniProxy<A> {
         let options = ServeOptions {
             max_connections: self.config.max_connections,
             drain_timeout: self.config.drain_timeout,
+            accept_burst: self.config.accept_burst,
         };
         let admission = Arc::clone(&self.stats.admission);
         let nodelay = self.config.nodelay;
@@ -323,11 +325,12 @@ impl<A: Algorithm + 'static> SniProxy<A> {
             up: &stats.bytes_up,
             down: &stats.bytes_down,
         };
-        let end = bidirectional(
-            client.split(),
-            backend.split(),
+        let end = forward(
+            &mut client,
+            &mut backend,
             self.config.idle_timeout,
             counters,
+            true,
         )
         .await;
         drop(completed);

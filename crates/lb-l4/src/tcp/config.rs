@@ -31,6 +31,7 @@ pub struct TcpProxyConfig {
     pub(crate) nodelay: bool,
     pub(crate) hash_key: HashKey,
     pub(crate) drain_timeout: Duration,
+    pub(crate) accept_burst: usize,
     pub(crate) send_proxy: Option<Version>,
     pub(crate) accept_proxy: bool,
     pub(crate) proxy_header_timeout: Duration,
@@ -48,6 +49,7 @@ impl Default for TcpProxyConfig {
             nodelay: true,
             hash_key: HashKey::ClientIp,
             drain_timeout: Duration::from_secs(30),
+            accept_burst: crate::server::DEFAULT_ACCEPT_BURST,
             send_proxy: None,
             accept_proxy: false,
             proxy_header_timeout: Duration::from_secs(5),
@@ -103,6 +105,15 @@ macro_rules! connection_setters {
         #[must_use]
         pub fn drain_timeout(mut self, timeout: Duration) -> Self {
             self.drain_timeout = timeout;
+            self
+        }
+
+        /// Connections accepted in a row before the open ones get their turn
+        /// ([`ServeOptions::accept_burst`](crate::server::ServeOptions::accept_burst); default
+        /// [`DEFAULT_ACCEPT_BURST`](crate::server::DEFAULT_ACCEPT_BURST)).
+        #[must_use]
+        pub fn accept_burst(mut self, burst: usize) -> Self {
+            self.accept_burst = burst;
             self
         }
     };

@@ -86,21 +86,27 @@ impl Activity {
     }
 }
 
-/// Copies `from` → `to` until end of stream (then, with `half_close`, shuts `to` down for
-/// writing, unless the other direction has already ended: then closing the
-/// sockets sends the FIN, and the `shutdown` would be one syscall too many),
-/// noting activity.
+/// At a direction's end of stream, whether to pass it on (shut the other socket down for
+/// writing): with `half_close`, unless the other direction has already ended (then closing
+/// the sockets sends the FIN, and the `shutdown` would be one syscall too many). Without
+/// `half_close` the connection ends with this direction, and closing sends the FIN.
 ///
 /// The end of stream is a read of 0, never inferred: a short read after epoll reported the
 /// peer's FIN (`EPOLLRDHUP`) looks like the last one, but a read also stops at TCP urgent
-/// data, and a reset arriving with the last data must surface as an error (tests below).
+/// data, and a reset arriving with the last data must surface as an error (tests in
+/// `direct`).
+pub(crate) fn pass_end_on(half_close: bool, ended: &AtomicBool) -> bool {
+    half_close && !ended.swap(true, Ordering::AcqRel)
+}
+
+/// Copies `from` → `to` until end of stream, then passes it on ([`pass_end_on`]), noting
+/// activity.
 async fn pump<R, W>(
     mut from: R,
     mut to: W,
     from_side: Side,
     activity: &Activity,
     (moved, ended): (&AtomicU64, &AtomicBool),
-    half_close: bool,
 ) -> Result<(), (Side, io::Error)>
 where
     R: AsyncRead + Unpin,
@@ -112,12 +118,8 @@ where
         buf.clear();
         let n = from.read_buf(&mut buf).await.map_err(|e| (from_side, e))?;
         if n == 0 {
-            if !half_close {
-                // The whole connection ends with this direction: closing sends the FIN.
-                return Ok(());
-            }
             // Half-close: pass the end of stream on, keep the other way open.
-            if !ended.swap(true, Ordering::AcqRel) {
+            if pass_end_on(true, ended) {
                 to.shutdown().await.map_err(|e| (to_side, e))?;
             }
             return Ok(());
@@ -131,40 +133,19 @@ where
     }
 }
 
-/// Copies between the client and the backend (a TCP forward, or an HTTP connection
-/// after an upgrade), each given as its read and write halves (for `TcpStream`, `split()`: no lock per operation, unlike
-/// `tokio::io::split`), in both directions until both are done, one fails,
-/// or nothing moves for `idle`.
+/// Copies between the client and the backend (a TLS stream, or an HTTP connection
+/// after an upgrade), each given as its read and write halves (for `TcpStream`, `split()`: no
+/// lock per operation, unlike `tokio::io::split`), in both directions until both are done
+/// (half-close: a client that shuts its write side down still gets the whole response), one
+/// fails, or nothing moves for `idle`.
+///
+/// Each direction owns a 16 KiB buffer for the connection's life; between two TCP sockets
+/// lb-l4's proxies use a copy that holds none at rest.
 pub async fn bidirectional<CR, CW, BR, BW>(
     (client_read, client_write): (CR, CW),
     (backend_read, backend_write): (BR, BW),
     idle: Duration,
     counters: Counters<'_>,
-) -> End
-where
-    CR: AsyncRead + Unpin,
-    CW: AsyncWrite + Unpin,
-    BR: AsyncRead + Unpin,
-    BW: AsyncWrite + Unpin,
-{
-    copy_both_ways(
-        (client_read, client_write),
-        (backend_read, backend_write),
-        idle,
-        counters,
-        true,
-    )
-    .await
-}
-
-/// [`bidirectional`], or with `half_close` off: the first direction to end (once what it
-/// read is written) ends the connection, as nginx stream's `proxy_half_close off`.
-pub(crate) async fn copy_both_ways<CR, CW, BR, BW>(
-    (client_read, client_write): (CR, CW),
-    (backend_read, backend_write): (BR, BW),
-    idle: Duration,
-    counters: Counters<'_>,
-    half_close: bool,
 ) -> End
 where
     CR: AsyncRead + Unpin,
@@ -181,7 +162,6 @@ where
         Side::Client,
         &activity,
         (counters.up, &ended),
-        half_close,
     );
     let downstream = pump(
         backend_read,
@@ -189,12 +169,22 @@ where
         Side::Backend,
         &activity,
         (counters.down, &ended),
-        half_close,
     );
+    supervise(upstream, downstream, &activity, idle).await
+}
+
+/// [`supervise`] with `half_close`, else [`supervise_either`].
+pub(crate) async fn supervise_both(
+    upstream: impl Future<Output = Result<(), (Side, io::Error)>>,
+    downstream: impl Future<Output = Result<(), (Side, io::Error)>>,
+    activity: &Activity,
+    idle: Duration,
+    half_close: bool,
+) -> End {
     if half_close {
-        supervise(upstream, downstream, &activity, idle).await
+        supervise(upstream, downstream, activity, idle).await
     } else {
-        supervise_either(upstream, downstream, &activity, idle).await
+        supervise_either(upstream, downstream, activity, idle).await
     }
 }
 
@@ -256,7 +246,7 @@ async fn watch_idle(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tokio::io::{DuplexStream, duplex};
     use tokio::task::JoinHandle;
@@ -299,22 +289,36 @@ mod tests {
         assert!(matches!(end, End::Done | End::Client | End::Backend));
     }
 
-    #[tokio::test]
-    async fn half_close_still_delivers_the_response() {
-        let (mut client_peer, mut backend_peer, copy) = spawn_copy(Duration::from_secs(5));
-        client_peer.write_all(b"request").await.expect("write");
-        client_peer.shutdown().await.expect("half-close");
+    /// A client that half-closes after its request still gets the whole response, through
+    /// `copy` (which yields how it ended and the bytes counted up and down). Shared with the
+    /// TCP copy's tests.
+    pub(crate) async fn half_close_delivers<C, B>(
+        mut client: C,
+        mut backend: B,
+        copy: JoinHandle<(End, u64, u64)>,
+    ) where
+        C: AsyncRead + AsyncWrite + Unpin,
+        B: AsyncRead + AsyncWrite + Unpin,
+    {
+        client.write_all(b"request").await.expect("write");
+        client.shutdown().await.expect("half-close");
         let mut got = Vec::new();
-        backend_peer.read_to_end(&mut got).await.expect("read");
+        backend.read_to_end(&mut got).await.expect("read");
         assert_eq!(got, b"request");
-        backend_peer.write_all(b"response").await.expect("write");
-        backend_peer.shutdown().await.expect("close");
+        backend.write_all(b"response").await.expect("write");
+        backend.shutdown().await.expect("close");
         let mut back = Vec::new();
-        client_peer.read_to_end(&mut back).await.expect("read");
+        client.read_to_end(&mut back).await.expect("read");
         assert_eq!(back, b"response");
         let (end, up, down) = copy.await.expect("task");
         assert!(matches!(end, End::Done), "{end:?}");
         assert_eq!((up, down), (7, 8));
+    }
+
+    #[tokio::test]
+    async fn half_close_still_delivers_the_response() {
+        let (client_peer, backend_peer, copy) = spawn_copy(Duration::from_secs(5));
+        half_close_delivers(client_peer, backend_peer, copy).await;
     }
 
     #[tokio::test]
@@ -363,115 +367,5 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(11)).await;
         let (end, _, _) = copy.await.expect("task");
         assert!(matches!(end, End::Idle), "{end:?}");
-    }
-
-    /// Real sockets, for what only TCP does: client ⇄ [proxy_client | proxy_backend] ⇄ backend.
-    async fn tcp_four() -> (
-        tokio::net::TcpStream,
-        tokio::net::TcpStream,
-        tokio::net::TcpStream,
-        tokio::net::TcpStream,
-    ) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (proxy_client, _) = listener.accept().await.expect("accept");
-        let proxy_backend = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (backend, _) = listener.accept().await.expect("accept");
-        (client, proxy_client, proxy_backend, backend)
-    }
-
-    fn tcp_copy(
-        mut proxy_client: tokio::net::TcpStream,
-        mut proxy_backend: tokio::net::TcpStream,
-        half_close: bool,
-    ) -> JoinHandle<(End, u64, u64)> {
-        tokio::spawn(async move {
-            let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
-            let counters = Counters {
-                up: &up,
-                down: &down,
-            };
-            let end = copy_both_ways(
-                proxy_client.split(),
-                proxy_backend.split(),
-                Duration::from_secs(10),
-                counters,
-                half_close,
-            )
-            .await;
-            (end, up.into_inner(), down.into_inner())
-        })
-    }
-
-    // A review found both of these broken by an "EPOLLRDHUP and a short read mean the end"
-    // shortcut (since removed): a read stops at TCP urgent data, and a reset can arrive with
-    // the last data.
-    #[tokio::test]
-    async fn data_after_an_urgent_byte_and_before_the_fin_all_arrives() {
-        let (mut client, proxy_client, proxy_backend, mut backend) = tcp_four().await;
-        backend.write_all(b"aaaa").await.expect("send");
-        socket2::SockRef::from(&backend)
-            .send_out_of_band(b"b")
-            .expect("urgent");
-        backend.write_all(b"cccc").await.expect("send");
-        backend.shutdown().await.expect("fin");
-        // All of it is in before the copy starts reading.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let copy = tcp_copy(proxy_client, proxy_backend, true);
-        let mut got = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut got))
-            .await
-            .expect("bounded")
-            .expect("read");
-        // The urgent byte itself is out of band (not forwarded, as by nginx and HAProxy).
-        assert_eq!(got, b"aaaacccc");
-        drop(client);
-        let (end, _, _) = copy.await.expect("task");
-        assert!(matches!(end, End::Done), "{end:?}");
-    }
-
-    #[tokio::test]
-    async fn a_reset_arriving_with_the_last_data_is_the_backends_failure() {
-        let (mut client, proxy_client, proxy_backend, mut backend) = tcp_four().await;
-        backend.write_all(b"partial response").await.expect("send");
-        socket2::SockRef::from(&backend)
-            .set_linger(Some(Duration::ZERO))
-            .expect("linger");
-        drop(backend);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let copy = tcp_copy(proxy_client, proxy_backend, true);
-        let mut got = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut got)).await;
-        assert_eq!(got, b"partial response");
-        drop(client);
-        let (end, _, _) = tokio::time::timeout(Duration::from_secs(5), copy)
-            .await
-            .expect("bounded")
-            .expect("task");
-        assert!(matches!(end, End::Backend), "{end:?}");
-    }
-
-    #[tokio::test]
-    async fn without_half_close_the_first_side_to_end_closes_the_connection() {
-        let (mut client, proxy_client, proxy_backend, mut backend) = tcp_four().await;
-        let copy = tcp_copy(proxy_client, proxy_backend, false);
-        client.write_all(b"request").await.expect("send");
-        let mut request = [0_u8; 7];
-        backend.read_exact(&mut request).await.expect("request");
-        backend.write_all(b"response").await.expect("answer");
-        backend.shutdown().await.expect("end");
-        // The client never closes: the connection ends anyway, the response delivered first.
-        let (end, up, down) = tokio::time::timeout(Duration::from_secs(5), copy)
-            .await
-            .expect("the copy ends with the backend")
-            .expect("task");
-        assert!(matches!(end, End::Done), "{end:?}");
-        assert_eq!((up, down), (7, 8));
-        let mut response = Vec::new();
-        client.read_to_end(&mut response).await.expect("response");
-        assert_eq!(response, b"response");
     }
 }

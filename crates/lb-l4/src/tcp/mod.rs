@@ -4,6 +4,7 @@
 
 mod config;
 mod copy;
+mod direct;
 mod listen;
 mod proxy;
 #[cfg(target_os = "linux")]
@@ -12,6 +13,7 @@ mod splice;
 pub(crate) use config::connection_setters;
 pub use config::{HashKey, TcpProxyConfig};
 pub use copy::{Counters, End, bidirectional};
+pub(crate) use direct::forward;
 pub use listen::listen;
 #[cfg(target_os = "linux")]
 pub use listen::set_defer_accept;

@@ -14,7 +14,8 @@ use crate::proxy_protocol::{self, Header};
 pub use crate::server::DrainReport;
 use crate::server::{Admission, ServeOptions, serve_registered};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
-use crate::tcp::copy::{Counters, End, copy_both_ways};
+use crate::tcp::copy::{Counters, End};
+use crate::tcp::direct::forward;
 
 /// Counters of a [`TcpProxy`], readable while it runs.
 #[derive(Debug, Default)]
@@ -157,6 +158,7 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         let options = ServeOptions {
             max_connections: self.config.max_connections,
             drain_timeout: self.config.drain_timeout,
+            accept_burst: self.config.accept_burst,
         };
         let admission = Arc::clone(&self.stats.admission);
         let nodelay = self.config.nodelay;
@@ -260,12 +262,10 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
                 self.stats.spliced.fetch_add(1, Ordering::Relaxed);
                 crate::tcp::splice::bidirectional(&client, &backend, pipes, idle, counters).await
             }
-            None => {
-                copy_both_ways(client.split(), backend.split(), idle, counters, half_close).await
-            }
+            None => forward(&mut client, &mut backend, idle, counters, half_close).await,
         };
         #[cfg(not(target_os = "linux"))]
-        let end = copy_both_ways(client.split(), backend.split(), idle, counters, half_close).await;
+        let end = forward(&mut client, &mut backend, idle, counters, half_close).await;
         drop(completed);
         lease.finish(outcome(&end), now());
     }

@@ -37,6 +37,9 @@ pub struct HttpProxyConfig {
     pub max_request_body: Option<u64>,
     /// How long a drain lets in-flight requests finish. Default 10 s.
     pub drain_timeout: Duration,
+    /// Connections accepted in a row before the open ones get their turn (HAProxy's
+    /// `tune.maxaccept`). Default [`lb_l4::server::DEFAULT_ACCEPT_BURST`].
+    pub accept_burst: usize,
     /// Whether the client connection is TLS (sets `X-Forwarded-Proto: https` and `Secure`
     /// sticky cookies); a TLS terminator in front sets it.
     pub tls: bool,
@@ -79,6 +82,7 @@ impl Default for HttpProxyConfig {
             max_connections: 10_000,
             max_request_body: None,
             drain_timeout: Duration::from_secs(10),
+            accept_burst: lb_l4::server::DEFAULT_ACCEPT_BURST,
             tls: false,
             trust_forwarded: false,
             rfc7239: false,

@@ -152,6 +152,7 @@ impl HttpProxy {
         let options = ServeOptions {
             max_connections: self.config.max_connections,
             drain_timeout: self.config.drain_timeout,
+            accept_burst: self.config.accept_burst,
         };
         self.config.prepare_listener(&listener);
         let admission = Arc::clone(&self.stats.admission);
