@@ -6,7 +6,8 @@
 //! cargo run --release --example tcp_proxy -- --listen 127.0.0.1:18080 \
 //!     --backend 127.0.0.1:19001 --backend 127.0.0.1:19002 \
 //!     [--algorithm least-conn] [--send-proxy v1|v2] [--accept-proxy] \
-//!     [--health-interval 1s] [--threads N] [--splice] [--no-half-close]
+//!     [--health-interval 1s] [--threads N] [--splice] [--no-half-close] \
+//!     [--accept-burst 8]
 //! ```
 //!
 //! Algorithm names as in `select_demo`. `--threads 1` runs the proxy on one
