@@ -12,7 +12,7 @@ use super::config::SniProxyConfig;
 use super::peek::{PeekError, peek_client_hello};
 use super::routes::SniRoutes;
 use crate::client_hello::{self, Peek};
-use crate::server::{Admission, DrainReport, ServeOptions, serve_registered};
+use crate::server::{Admission, DrainReport, serve_registered};
 use crate::tcp::{Completed, Counters, connect_backend, forward, now, outcome};
 
 /// Counters of a [`SniProxy`], readable while it runs.
@@ -227,18 +227,13 @@ impl<A: Algorithm + 'static> SniProxy<A> {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> DrainReport {
-        let options = ServeOptions {
-            max_connections: self.config.max_connections,
-            drain_timeout: self.config.drain_timeout,
-            accept_burst: self.config.accept_burst,
-        };
         let admission = Arc::clone(&self.stats.admission);
         let nodelay = self.config.nodelay;
         serve_registered(
             listener,
             shutdown,
             &admission,
-            options,
+            self.config.serve_options(),
             nodelay,
             |client, peer| {
                 let proxy = Arc::clone(&self);

@@ -116,6 +116,15 @@ macro_rules! connection_setters {
             self.accept_burst = burst;
             self
         }
+
+        /// The accept loop's limits, from these settings.
+        pub(crate) fn serve_options(&self) -> crate::server::ServeOptions {
+            crate::server::ServeOptions {
+                max_connections: self.max_connections,
+                drain_timeout: self.drain_timeout,
+                accept_burst: self.accept_burst,
+            }
+        }
     };
 }
 pub(crate) use connection_setters;

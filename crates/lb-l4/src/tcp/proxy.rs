@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::proxy_protocol::{self, Header};
 pub use crate::server::DrainReport;
-use crate::server::{Admission, ServeOptions, serve_registered};
+use crate::server::{Admission, serve_registered};
 use crate::tcp::config::{HashKey, TcpProxyConfig};
 use crate::tcp::copy::{Counters, End};
 use crate::tcp::direct::forward;
@@ -155,18 +155,13 @@ impl<A: Algorithm + 'static> TcpProxy<A> {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> DrainReport {
-        let options = ServeOptions {
-            max_connections: self.config.max_connections,
-            drain_timeout: self.config.drain_timeout,
-            accept_burst: self.config.accept_burst,
-        };
         let admission = Arc::clone(&self.stats.admission);
         let nodelay = self.config.nodelay;
         serve_registered(
             listener,
             shutdown,
             &admission,
-            options,
+            self.config.serve_options(),
             nodelay,
             |client, peer| {
                 let proxy = Arc::clone(&self);
