@@ -123,5 +123,8 @@ pub(crate) async fn bidirectional(
         &activity,
         counters.down,
     );
+    // Pinned here and passed down by reference: handed by value through the nested async
+    // fns, each level kept its own copy of both (the connection future was 4.5 KB).
+    let (upstream, downstream) = (std::pin::pin!(upstream), std::pin::pin!(downstream));
     supervise(upstream, downstream, &activity, idle).await
 }
