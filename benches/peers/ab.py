@@ -35,6 +35,8 @@ def main():
     ap.add_argument("--slices", type=int, default=10)
     ap.add_argument("--secs", type=int, default=3, help="length of one slice")
     ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--mode", choices=("close", "keepalive"), default="close",
+                    help="close: the cycle client, a new connection per request; keepalive: wrk")
     ap.add_argument("--proxy-cpu", type=int, default=1)
     ap.add_argument("--client-cpu", type=int, default=0, help="CPU for the client and the backend")
     ap.add_argument("--port", type=int, default=18180, help="first proxy port (one per scenario)")
@@ -102,15 +104,21 @@ def main():
         for k in range(args.slices):
             order = ports if k % 2 == 0 else ports[::-1]
             for label, port, proc in order:
+                if args.mode == "close":
+                    argv = [client, str(port), str(args.conns), str(args.secs), "0"]
+                else:
+                    argv = ["wrk", "-t1", f"-c{args.conns}", f"-d{args.secs}s", "--latency",
+                            f"http://{run.HOST}:{port}/"]
                 t0, _ = run.tree_cpu(proc.pid)
-                out = subprocess.run(run.pin(args.client_cpu, [client, str(port), str(args.conns),
-                                                               str(args.secs), "0"]),
-                                     capture_output=True, text=True, timeout=args.secs + 30).stdout
+                out = subprocess.run(run.pin(args.client_cpu, argv), capture_output=True, text=True,
+                                     timeout=args.secs + 30).stdout
                 t1, _ = run.tree_cpu(proc.pid)
-                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-                pc = {m.group(1): float(m.group(2)) for m in re.finditer(r"(\d+)%\s+([\d.]+)ms", out)}
+                got = run.parse_wrk(out)
+                if not got or got["errors"]:
+                    raise SystemExit(f"{label}: no clean result from {argv[0]}:\n{out}")
+                rps = got["rps"]
                 us = (t1 - t0) / run.CLK_TCK * 1e6 / max(rps * args.secs, 1)
-                res[label].append((rps, pc["50"], pc["90"], pc["99"], us))
+                res[label].append((rps, got["p50_ms"], got["p90_ms"], got["p99_ms"], us))
     finally:
         for p in reversed(procs):
             p.stop()
@@ -118,8 +126,10 @@ def main():
 
     base = ports[0][0]
     med = statistics.median
-    print(f"{args.slices} slices of {args.secs} s each, {args.conns} connections, a new one per "
-          f"request (cycle client); medians; ratios paired per slice against {base}")
+    how = ("a new one per request (cycle client: the whole cycle timed)" if args.mode == "close"
+           else "keep-alive (wrk: latency from request write to response)")
+    print(f"{args.slices} slices of {args.secs} s each, {args.conns} connections, {how}; medians; "
+          f"ratios paired per slice against {base}")
     print(f"| scenario | req/s | p50 ms | p90 ms | p99 ms | µs/req | req/s x | p90 ± ms | p99 ± ms | CPU x |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, _, _ in ports:
