@@ -2,9 +2,9 @@
 //!
 //! The generic copy ([`bidirectional`](crate::tcp::bidirectional), for TLS streams and
 //! upgraded HTTP connections) reads into a buffer each direction owns for the connection's
-//! whole life: 32 KiB per connection, mostly idle. Between two TCP sockets the proxy can wait
-//! for readiness first, with nothing held, then read into a buffer lent by its thread and write
-//! at once; the buffer goes back as soon as the receiver has taken the bytes. Only a
+//! whole life: 32 KiB per connection, mostly idle. Between two TCP sockets each read is polled
+//! with a buffer lent by the thread, which goes back at once if nothing is there (before the
+//! task waits) and otherwise as soon as the receiver has taken the bytes. Only a
 //! direction whose receiver is slower than its sender keeps one, until it drains (as
 //! HAProxy's buffers, allocated when needed and released when empty). An open connection then
 //! costs no buffer memory, and a new connection per request allocates none.
